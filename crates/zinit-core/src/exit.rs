@@ -1,0 +1,31 @@
+//! How a process ended, as reported by the reaper.
+
+use crate::signal::Signal;
+use std::fmt;
+
+/// The end of a process: an exit code, or the signal that killed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    /// Killed by a signal (raw number, since the kernel may use one zinit
+    /// has no name for).
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitStatus::Code(c) => write!(f, "exited with code {c}"),
+            ExitStatus::Signaled(n) => match Signal::from_number(*n) {
+                Some(s) => write!(f, "killed by signal {s}"),
+                None => write!(f, "killed by signal {n}"),
+            },
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The typed service specification: what a service file means once it has
+//! been parsed and checked. Nothing here is re-parsed later.
+
+use crate::name::ServiceName;
+use crate::signal::Signal;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default `shutdown_timeout`: time between the stop signal and SIGKILL.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A command line, split shell-style once at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandLine {
+    /// The text as written in the service file.
+    pub raw: String,
+    /// `argv`; never empty.
+    pub argv: Vec<String>,
+}
+
+impl CommandLine {
+    /// Split `raw` shell-style (quotes respected, no expansion).
+    pub fn parse(raw: &str) -> Result<CommandLine, CommandLineError> {
+        let argv = shlex::split(raw).ok_or(CommandLineError::Unbalanced)?;
+        if argv.is_empty() {
+            return Err(CommandLineError::Empty);
+        }
+        if argv.iter().any(|a| a.contains('\0')) {
+            return Err(CommandLineError::Nul);
+        }
+        Ok(CommandLine {
+            raw: raw.to_owned(),
+            argv,
+        })
+    }
+
+    /// The program to run (`argv[0]`).
+    pub fn program(&self) -> &str {
+        &self.argv[0]
+    }
+}
+
+/// Why a command line cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandLineError {
+    Empty,
+    Unbalanced,
+    Nul,
+}
+
+impl std::fmt::Display for CommandLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommandLineError::Empty => write!(f, "command is empty"),
+            CommandLineError::Unbalanced => write!(f, "unbalanced quotes or trailing backslash"),
+            CommandLineError::Nul => write!(f, "command contains a NUL byte"),
+        }
+    }
+}
+
+/// Where a service's stdout and stderr go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LogMode {
+    /// Captured into zinit's in-memory ring buffer.
+    #[default]
+    Ring,
+    /// Inherit zinit's own stdout/stderr.
+    Stdout,
+    /// Discarded (`null` or `none`).
+    Null,
+}
+
+/// When and how fast a failed long-running service is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// Delay after the first quick failure; doubled on each further one.
+    pub initial_delay: Duration,
+    /// Upper bound of the delay.
+    pub max_delay: Duration,
+    /// A run that stayed up this long counts as stable: it is restarted at
+    /// once and the delay starts over.
+    pub stable_after: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            initial_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+            stable_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// How the `test` command is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbePolicy {
+    /// Pause between a failed test run and the next one.
+    pub interval: Duration,
+    /// A test run still going after this long is killed and counts as failed.
+    pub timeout: Duration,
+}
+
+impl Default for ProbePolicy {
+    fn default() -> Self {
+        ProbePolicy {
+            interval: Duration::from_millis(250),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A service as configured (the *spec*), validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub exec: CommandLine,
+    pub test: Option<CommandLine>,
+    pub oneshot: bool,
+    pub shutdown_timeout: Duration,
+    pub after: Vec<ServiceName>,
+    pub stop_signal: Signal,
+    pub log: LogMode,
+    /// Variables from the file's `env` map (the daemon adds
+    /// `/etc/environment` and its own environment below these).
+    pub env: BTreeMap<String, String>,
+    /// Working directory; `/` when not set.
+    pub dir: PathBuf,
+    pub restart: RestartPolicy,
+    pub probe: ProbePolicy,
+}
+
+impl ServiceSpec {
+    /// A spec with every optional key at its default; handy in tests.
+    pub fn from_exec(exec: CommandLine) -> ServiceSpec {
+        ServiceSpec {
+            exec,
+            test: None,
+            oneshot: false,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            after: Vec::new(),
+            stop_signal: Signal::Term,
+            log: LogMode::Ring,
+            env: BTreeMap::new(),
+            dir: PathBuf::from("/"),
+            restart: RestartPolicy::default(),
+            probe: ProbePolicy::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_split_shell_style() {
+        let c = CommandLine::parse(r#"sh -c "echo 'hi there'; sleep 1""#).unwrap();
+        assert_eq!(c.argv, vec!["sh", "-c", "echo 'hi there'; sleep 1"]);
+        assert_eq!(c.program(), "sh");
+        assert_eq!(CommandLine::parse("   "), Err(CommandLineError::Empty));
+        assert_eq!(CommandLine::parse("echo \"x"), Err(CommandLineError::Unbalanced));
+    }
+}

@@ -1,0 +1,12 @@
+//! zinit's imperative shell around the pure core.
+//!
+//! The supervisor actor owns all service state (in `zinit_core::supervisor`)
+//! and is fed one closed enum of inputs. Everything that touches the world
+//! lives here, at the edges: spawning and reaping processes, timers, log
+//! pipes, service files on disk, /proc and the control socket.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod config_dir;
+pub mod logs;
+pub mod process;
+pub mod service_files;
