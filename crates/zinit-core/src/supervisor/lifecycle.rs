@@ -1,0 +1,459 @@
+//! Per-service transitions: start, stop, restart, kill, spawn results,
+//! exits and timers. Each (phase, input) pair is matched explicitly.
+
+use super::service::{Phase, Probe};
+use super::types::*;
+use super::Supervisor;
+use crate::exit::ExitStatus;
+use crate::name::ServiceName;
+use crate::signal::Signal;
+use std::time::{Duration, Instant};
+
+impl Supervisor {
+    pub(super) fn start(&mut self, now: Instant, name: &ServiceName) -> Result<(), CommandError> {
+        let svc = self
+            .services
+            .get_mut(name)
+            .ok_or_else(|| CommandError::NotFound(name.clone()))?;
+        svc.target = Target::Up;
+        svc.backoff.reset();
+        match svc.phase {
+            // Running already, or already scheduled: nothing more to do.
+            Phase::Up { .. } | Phase::Blocked | Phase::Starting => {}
+            // Start again as soon as the old run is gone.
+            Phase::Stopping { pid, .. } => {
+                svc.phase = Phase::Stopping {
+                    pid,
+                    then_start: true,
+                };
+            }
+            // An operator start skips the remaining back-off delay.
+            Phase::BackingOff => {
+                self.cancel_timer(name);
+                self.try_start(now, name);
+            }
+            Phase::Idle => self.try_start(now, name),
+        }
+        Ok(())
+    }
+
+    pub(super) fn stop(&mut self, name: &ServiceName) -> Result<(), CommandError> {
+        let svc = self
+            .services
+            .get_mut(name)
+            .ok_or_else(|| CommandError::NotFound(name.clone()))?;
+        svc.target = Target::Down;
+        match svc.phase.clone() {
+            Phase::Up { pid, probe, .. } => self.send_stop(name, pid, probe),
+            Phase::Stopping { pid, .. } => {
+                svc.phase = Phase::Stopping {
+                    pid,
+                    then_start: false,
+                };
+            }
+            Phase::BackingOff => {
+                svc.phase = Phase::Idle;
+                self.cancel_timer(name);
+            }
+            Phase::Blocked => {
+                svc.phase = Phase::Idle;
+                svc.state = State::Unknown;
+            }
+            // The spawn result sees target Down and stops the new run.
+            Phase::Starting | Phase::Idle => {}
+        }
+        Ok(())
+    }
+
+    /// Deferred reply: answered once the old run is gone and the new one
+    /// was started (or immediately if nothing was running).
+    pub(super) fn restart(
+        &mut self,
+        now: Instant,
+        reply: ReplyTo,
+        name: &ServiceName,
+    ) -> Option<Result<(), CommandError>> {
+        let Some(svc) = self.services.get_mut(name) else {
+            return Some(Err(CommandError::NotFound(name.clone())));
+        };
+        svc.target = Target::Up;
+        svc.backoff.reset();
+        match svc.phase.clone() {
+            Phase::Up { pid, probe, .. } => {
+                svc.restart_waiters.push(reply);
+                self.send_stop(name, pid, probe);
+                if let Some(Phase::Stopping { then_start, .. }) =
+                    self.services.get_mut(name).map(|s| &mut s.phase)
+                {
+                    *then_start = true;
+                }
+                None
+            }
+            Phase::Stopping { pid, .. } => {
+                svc.restart_waiters.push(reply);
+                svc.phase = Phase::Stopping {
+                    pid,
+                    then_start: true,
+                };
+                None
+            }
+            Phase::BackingOff => {
+                self.cancel_timer(name);
+                self.try_start(now, name);
+                Some(Ok(()))
+            }
+            Phase::Blocked | Phase::Starting => Some(Ok(())),
+            Phase::Idle => {
+                self.try_start(now, name);
+                Some(Ok(()))
+            }
+        }
+    }
+
+    pub(super) fn kill(&mut self, name: &ServiceName, signal: Signal) -> Result<(), CommandError> {
+        let svc = self.service(name)?;
+        match svc.phase.pid() {
+            Some(pid) => {
+                self.effects.push(Effect::Signal {
+                    pid,
+                    signal,
+                    scope: SignalScope::Process,
+                });
+                Ok(())
+            }
+            None => Err(CommandError::IsDown(name.clone())),
+        }
+    }
+
+    /// Send the stop signal to the group and arm the SIGKILL deadline.
+    pub(super) fn send_stop(&mut self, name: &ServiceName, pid: Pid, probe: Probe) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.phase = Phase::Stopping {
+            pid,
+            then_start: false,
+        };
+        let signal = svc.spec.stop_signal;
+        let timeout = svc.spec.shutdown_timeout;
+        if let Probe::Running(probe_pid) = probe {
+            self.abandon_probe(probe_pid);
+        }
+        self.log(
+            LogLevel::Info,
+            format!("stopping service {name} (pid {pid}) with {signal}"),
+        );
+        self.effects.push(Effect::Signal {
+            pid,
+            signal,
+            scope: SignalScope::Group,
+        });
+        self.set_timer(name, timeout);
+    }
+
+    /// Kill a probe whose result no longer matters; its exit is ignored.
+    fn abandon_probe(&mut self, probe_pid: Pid) {
+        self.pids.remove(&probe_pid);
+        self.effects.push(Effect::Signal {
+            pid: probe_pid,
+            signal: Signal::Kill,
+            scope: SignalScope::Group,
+        });
+    }
+
+    /// Start the service now if its dependencies allow, else block it.
+    pub(super) fn try_start(&mut self, _now: Instant, name: &ServiceName) {
+        let blocked = self.blocker(name).is_some();
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if blocked {
+            svc.phase = Phase::Blocked;
+            svc.state = State::Blocked;
+            return;
+        }
+        svc.phase = Phase::Starting;
+        let spec = svc.spec.clone();
+        self.log(LogLevel::Info, format!("starting service {name}"));
+        self.effects.push(Effect::Spawn {
+            service: name.clone(),
+            kind: RunKind::Main,
+            spec,
+        });
+    }
+
+    /// Start every waiting service whose dependencies are now satisfied:
+    /// blocked ones, and freshly monitored ones that never ran.
+    pub(super) fn start_unblocked(&mut self, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let candidates: Vec<ServiceName> = self
+            .services
+            .iter()
+            .filter(|(_, s)| s.target == Target::Up)
+            .filter(|(_, s)| {
+                s.phase == Phase::Blocked || (s.phase == Phase::Idle && s.state == State::Unknown)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in candidates {
+            self.try_start(now, &name);
+        }
+    }
+
+    pub(super) fn spawn_result(
+        &mut self,
+        now: Instant,
+        name: &ServiceName,
+        kind: RunKind,
+        result: Result<Pid, String>,
+    ) {
+        match (kind, result) {
+            (RunKind::Main, Ok(pid)) => self.main_spawned(now, name, pid),
+            (RunKind::Main, Err(reason)) => self.main_spawn_failed(name, reason),
+            (RunKind::Probe, Ok(pid)) => self.probe_spawned(name, pid),
+            (RunKind::Probe, Err(reason)) => {
+                self.log(
+                    LogLevel::Error,
+                    format!("service {name}: test cannot be run: {reason}"),
+                );
+                if let Some(svc) = self.services.get_mut(name) {
+                    if let Phase::Up { probe, .. } = &mut svc.phase {
+                        *probe = Probe::Idle;
+                        svc.state = State::TestFailure(reason);
+                    }
+                }
+            }
+        }
+    }
+
+    fn main_spawned(&mut self, now: Instant, name: &ServiceName, pid: Pid) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        self.pids.insert(pid, (name.clone(), RunKind::Main));
+        let wants_probe = !svc.spec.oneshot && svc.spec.test.is_some();
+        svc.state = if svc.spec.oneshot || wants_probe {
+            State::Spawned
+        } else {
+            State::Running
+        };
+        svc.phase = Phase::Up {
+            pid,
+            since: now,
+            probe: Probe::Idle,
+        };
+        if svc.target == Target::Down {
+            // Stopped between the spawn request and now (shutdown).
+            let probe = Probe::Idle;
+            self.send_stop(name, pid, probe);
+            return;
+        }
+        if wants_probe {
+            self.spawn_probe(name);
+        }
+    }
+
+    fn main_spawn_failed(&mut self, name: &ServiceName, reason: String) {
+        self.log(
+            LogLevel::Error,
+            format!("service {name}: cannot spawn: {reason}"),
+        );
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.state = State::Failure(reason);
+        svc.phase = Phase::Idle;
+        if svc.target == Target::Up && !svc.spec.oneshot && self.shutdown.is_none() {
+            let delay = svc.backoff.next_delay(&svc.spec.restart);
+            svc.phase = Phase::BackingOff;
+            self.set_timer(name, delay);
+        }
+    }
+
+    fn spawn_probe(&mut self, name: &ServiceName) {
+        if let Some(svc) = self.services.get_mut(name) {
+            if let Phase::Up { probe, .. } = &mut svc.phase {
+                *probe = Probe::Waiting;
+            }
+            self.effects.push(Effect::Spawn {
+                service: name.clone(),
+                kind: RunKind::Probe,
+                spec: svc.spec.clone(),
+            });
+        }
+    }
+
+    fn probe_spawned(&mut self, name: &ServiceName, probe_pid: Pid) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        match &mut svc.phase {
+            Phase::Up { probe, .. } => {
+                *probe = Probe::Running(probe_pid);
+                self.pids.insert(probe_pid, (name.clone(), RunKind::Probe));
+                let timeout = svc.spec.probe.timeout;
+                self.set_timer(name, timeout);
+            }
+            // The run ended before its probe started: the probe is moot.
+            _ => self.effects.push(Effect::Signal {
+                pid: probe_pid,
+                signal: Signal::Kill,
+                scope: SignalScope::Group,
+            }),
+        }
+    }
+
+    pub(super) fn exited(&mut self, now: Instant, pid: Pid, status: ExitStatus) {
+        let Some((name, kind)) = self.pids.remove(&pid) else {
+            return; // an orphan, or a probe we already abandoned
+        };
+        match kind {
+            RunKind::Main => self.main_exited(now, &name, pid, status),
+            RunKind::Probe => self.probe_exited(&name, pid, status),
+        }
+    }
+
+    fn main_exited(&mut self, now: Instant, name: &ServiceName, pid: Pid, status: ExitStatus) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        svc.state = if status.success() {
+            State::Success
+        } else {
+            State::Error(status.to_string())
+        };
+        let phase = std::mem::replace(&mut svc.phase, Phase::Idle);
+        self.cancel_timer(name);
+        match phase {
+            Phase::Up { since, probe, .. } => {
+                if let Probe::Running(probe_pid) = probe {
+                    self.abandon_probe(probe_pid);
+                }
+                self.log(
+                    LogLevel::Warn,
+                    format!("service {name} (pid {pid}) {status}"),
+                );
+                self.after_unexpected_exit(now, name, now.saturating_duration_since(since));
+            }
+            Phase::Stopping { then_start, .. } => {
+                self.log(LogLevel::Info, format!("service {name} stopped ({status})"));
+                // Nothing of a stopped service may survive it.
+                self.effects.push(Effect::KillGroupRemnants { pgid: pid });
+                self.after_stop(now, name, then_start);
+            }
+            Phase::Idle | Phase::Blocked | Phase::BackingOff | Phase::Starting => {}
+        }
+    }
+
+    /// The process ended on its own: restart it if it should run.
+    fn after_unexpected_exit(&mut self, now: Instant, name: &ServiceName, uptime: Duration) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if svc.target == Target::Down || svc.spec.oneshot {
+            return;
+        }
+        let delay = svc.backoff.after_exit(&svc.spec.restart, uptime);
+        svc.restarts = svc.restarts.saturating_add(1);
+        if delay.is_zero() {
+            self.try_start(now, name);
+        } else {
+            svc.phase = Phase::BackingOff;
+            self.log(
+                LogLevel::Info,
+                format!("restarting service {name} in {} ms", delay.as_millis()),
+            );
+            self.set_timer(name, delay);
+        }
+    }
+
+    /// The stop completed: start again if a restart or start asked for it.
+    fn after_stop(&mut self, now: Instant, name: &ServiceName, then_start: bool) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let waiters = std::mem::take(&mut svc.restart_waiters);
+        let start = then_start && svc.target == Target::Up && self.shutdown.is_none();
+        if start {
+            self.try_start(now, name);
+        }
+        for to in waiters {
+            let result = if self.shutdown.is_some() {
+                Err(CommandError::ShuttingDown)
+            } else {
+                Ok(())
+            };
+            self.effects.push(Effect::Reply { to, result });
+        }
+    }
+
+    fn probe_exited(&mut self, name: &ServiceName, probe_pid: Pid, status: ExitStatus) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        let Phase::Up { probe, .. } = &mut svc.phase else {
+            return;
+        };
+        if *probe != Probe::Running(probe_pid) {
+            return;
+        }
+        if status.success() {
+            *probe = Probe::Idle;
+            svc.state = State::Running;
+            self.cancel_timer(name);
+            self.log(
+                LogLevel::Info,
+                format!("service {name} is running (test passed)"),
+            );
+        } else {
+            *probe = Probe::Waiting;
+            let interval = svc.spec.probe.interval;
+            self.set_timer(name, interval);
+        }
+    }
+
+    pub(super) fn timer_fired(&mut self, now: Instant, name: &ServiceName, generation: u64) {
+        let Some(svc) = self.services.get_mut(name) else {
+            return;
+        };
+        if svc.timer_generation != generation {
+            return; // superseded
+        }
+        match svc.phase.clone() {
+            Phase::BackingOff => self.try_start(now, name),
+            Phase::Stopping { pid, .. } => {
+                let timeout = svc.spec.shutdown_timeout;
+                self.log(
+                    LogLevel::Warn,
+                    format!(
+                        "service {name} (pid {pid}) did not stop within {} s: sending SIGKILL",
+                        timeout.as_secs_f64()
+                    ),
+                );
+                self.effects.push(Effect::Signal {
+                    pid,
+                    signal: Signal::Kill,
+                    scope: SignalScope::Group,
+                });
+            }
+            Phase::Up { probe, .. } => match probe {
+                Probe::Waiting => self.spawn_probe(name),
+                Probe::Running(probe_pid) => {
+                    // Timed out: kill it; its exit counts as a failed test.
+                    self.effects.push(Effect::Signal {
+                        pid: probe_pid,
+                        signal: Signal::Kill,
+                        scope: SignalScope::Group,
+                    });
+                }
+                Probe::Idle => {}
+            },
+            Phase::Idle | Phase::Blocked | Phase::Starting => {}
+        }
+    }
+}

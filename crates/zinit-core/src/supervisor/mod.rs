@@ -1,0 +1,223 @@
+//! The supervisor: all service state, one owner, one pure step function.
+//!
+//! `Supervisor::handle(now, input)` decides; it returns the [`Effect`]s the
+//! shell must carry out. It never blocks, never reads a clock and never
+//! touches a process: that is what makes every policy here (dependencies,
+//! restarts, back-off, stop escalation, shutdown order) testable with a
+//! fake clock and no processes. The per-service transition table is in
+//! `docs/state-machine.md`.
+//!
+//! Must not: perform I/O, sleep, or keep a pid after its exit was reported.
+
+mod lifecycle;
+mod service;
+mod shutdown;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+mod types;
+
+pub use service::Phase;
+pub use snapshot::{ServiceView, Snapshot};
+pub use types::*;
+
+use crate::graph;
+use crate::name::ServiceName;
+use service::Service;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// The owner of all service state.
+#[derive(Debug, Default)]
+pub struct Supervisor {
+    services: BTreeMap<ServiceName, Service>,
+    /// Every live pid the supervisor started: main runs and probes.
+    pids: HashMap<Pid, (ServiceName, RunKind)>,
+    /// Services in a dependency cycle -> the cycle, as a message.
+    cycles: BTreeMap<ServiceName, String>,
+    shutdown: Option<ShutdownMode>,
+    /// `ShutdownComplete` was emitted (once).
+    shutdown_reported: bool,
+    effects: Vec<Effect>,
+}
+
+impl Supervisor {
+    pub fn new() -> Supervisor {
+        Supervisor::default()
+    }
+
+    /// Decide what `input` means at time `now`.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Effect> {
+        match input {
+            Input::Command { reply, command } => {
+                let result = self.command(now, reply, command);
+                if let Some(result) = result {
+                    self.effects.push(Effect::Reply { to: reply, result });
+                }
+            }
+            Input::SpawnResult {
+                service,
+                kind,
+                result,
+            } => self.spawn_result(now, &service, kind, result),
+            Input::Exited { pid, status } => self.exited(now, pid, status),
+            Input::TimerFired {
+                service,
+                generation,
+            } => self.timer_fired(now, &service, generation),
+        }
+        self.start_unblocked(now);
+        self.advance_shutdown();
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Whether a shutdown was requested.
+    pub fn shutting_down(&self) -> Option<ShutdownMode> {
+        self.shutdown
+    }
+
+    /// Carry out a command. `None` means the reply is deferred (restart
+    /// answers once the old process is gone).
+    fn command(
+        &mut self,
+        now: Instant,
+        reply: ReplyTo,
+        command: Command,
+    ) -> Option<Result<(), CommandError>> {
+        if self.shutdown.is_some() {
+            // A repeated shutdown request is harmless; anything else is late.
+            return Some(match command {
+                Command::Shutdown(_) => Ok(()),
+                _ => Err(CommandError::ShuttingDown),
+            });
+        }
+        match command {
+            Command::Monitor { name, spec } => Some(self.monitor(name, spec)),
+            Command::Forget(name) => Some(self.forget(&name)),
+            Command::Start(name) => Some(self.start(now, &name)),
+            Command::Stop(name) => Some(self.stop(&name)),
+            Command::Restart(name) => self.restart(now, reply, &name),
+            Command::Kill(name, signal) => Some(self.kill(&name, signal)),
+            Command::Shutdown(mode) => {
+                self.begin_shutdown(mode);
+                Some(Ok(()))
+            }
+        }
+    }
+
+    fn monitor(
+        &mut self,
+        name: ServiceName,
+        spec: std::sync::Arc<crate::spec::ServiceSpec>,
+    ) -> Result<(), CommandError> {
+        if self.services.contains_key(&name) {
+            return Err(CommandError::AlreadyMonitored(name));
+        }
+        self.services.insert(name.clone(), Service::new(spec));
+        self.log(LogLevel::Info, format!("monitoring service {name}"));
+        self.recompute_cycles(Some(&name));
+        // `start_unblocked` at the end of this step starts it if it can.
+        Ok(())
+    }
+
+    fn forget(&mut self, name: &ServiceName) -> Result<(), CommandError> {
+        let svc = self.service(name)?;
+        if svc.target == Target::Up || svc.phase.has_process() {
+            return Err(CommandError::IsUp(name.clone()));
+        }
+        self.services.remove(name);
+        self.log(LogLevel::Info, format!("forgot service {name}"));
+        self.recompute_cycles(None);
+        Ok(())
+    }
+
+    fn service(&self, name: &ServiceName) -> Result<&Service, CommandError> {
+        self.services
+            .get(name)
+            .ok_or_else(|| CommandError::NotFound(name.clone()))
+    }
+
+    fn log(&mut self, level: LogLevel, message: String) {
+        self.effects.push(Effect::Log { level, message });
+    }
+
+    /// Arm the single timer slot of a service; earlier timers go stale.
+    fn set_timer(&mut self, name: &ServiceName, after: std::time::Duration) {
+        if let Some(svc) = self.services.get_mut(name) {
+            svc.timer_generation += 1;
+            self.effects.push(Effect::SetTimer {
+                service: name.clone(),
+                generation: svc.timer_generation,
+                after,
+            });
+        }
+    }
+
+    /// Invalidate any pending timer of a service.
+    fn cancel_timer(&mut self, name: &ServiceName) {
+        if let Some(svc) = self.services.get_mut(name) {
+            svc.timer_generation += 1;
+        }
+    }
+
+    /// Recompute which services sit in dependency cycles; log the cycles
+    /// that involve `changed` (a service just monitored).
+    fn recompute_cycles(&mut self, changed: Option<&ServiceName>) {
+        let edges: graph::Edges<'_> = self
+            .services
+            .iter()
+            .map(|(n, s)| (n, s.spec.after.as_slice()))
+            .collect();
+        let found = graph::cycles(&edges);
+        let mut cycles = BTreeMap::new();
+        let mut messages = Vec::new();
+        for cycle in &found {
+            let text = format!("dependency cycle: {}", graph::describe_cycle(cycle));
+            if changed.is_some_and(|c| cycle.contains(c)) {
+                messages.push(text.clone());
+            }
+            for member in cycle {
+                cycles.insert(member.clone(), text.clone());
+            }
+        }
+        self.cycles = cycles;
+        for m in messages {
+            self.log(LogLevel::Error, m);
+        }
+    }
+
+    /// Whether `dep` is in the state its dependents wait for: a oneshot
+    /// must have succeeded, a long-running service must be running.
+    fn satisfies_dependents(&self, dep: &ServiceName) -> bool {
+        self.services.get(dep).is_some_and(|d| {
+            if d.spec.oneshot {
+                d.state == State::Success
+            } else {
+                d.state == State::Running && d.phase.has_process()
+            }
+        })
+    }
+
+    /// Why a service that wants to start cannot, in words; `None` if it can.
+    fn blocker(&self, name: &ServiceName) -> Option<String> {
+        if let Some(cycle) = self.cycles.get(name) {
+            return Some(cycle.clone());
+        }
+        let svc = self.services.get(name)?;
+        let waiting: Vec<String> = svc
+            .spec
+            .after
+            .iter()
+            .filter(|dep| !self.satisfies_dependents(dep))
+            .map(|dep| match self.services.get(dep) {
+                None => format!("{dep} (not monitored)"),
+                Some(d) => format!("{dep} ({})", d.state),
+            })
+            .collect();
+        if waiting.is_empty() {
+            None
+        } else {
+            Some(format!("waiting for {}", waiting.join(", ")))
+        }
+    }
+}
