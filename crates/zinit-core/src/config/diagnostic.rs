@@ -1,0 +1,169 @@
+//! Diagnostics: one problem of one service file, with its position.
+//!
+//! Lowering never stops at the first problem; it pushes every one into a
+//! [`Diags`] collector and the caller gets them all, sorted by position.
+//! This module only formats and collects; it decides nothing about YAML.
+
+use std::fmt;
+
+/// How bad a problem is. An error leaves the service unloaded; a warning
+/// is reported and the service loads anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem of a service file.
+///
+/// Displays as `FILE:LINE:COL: KEY: MESSAGE`, with `warning: ` after the
+/// location for warnings; absent parts are left out (`line == 0` means the
+/// problem concerns the whole file and has no position).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based; 0 = whole file (no line or column shown).
+    pub line: usize,
+    /// 1-based; 0 = unknown (not shown).
+    pub column: usize,
+    /// Dotted path of the key concerned, e.g. `signal.stop`, `after[1]`.
+    pub key: Option<String>,
+    pub severity: Severity,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut location = self.file.clone();
+        if self.line > 0 {
+            location = if location.is_empty() {
+                self.line.to_string()
+            } else {
+                format!("{location}:{}", self.line)
+            };
+            if self.column > 0 {
+                location = format!("{location}:{}", self.column);
+            }
+        }
+        if !location.is_empty() {
+            write!(f, "{location}: ")?;
+        }
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A position in the text: 1-based line and column (0 = none).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+/// Collects the diagnostics of one file.
+pub(crate) struct Diags {
+    file: String,
+    list: Vec<Diagnostic>,
+}
+
+impl Diags {
+    pub fn new(file: &str) -> Diags {
+        Diags {
+            file: file.to_owned(),
+            list: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, at: Pos, key: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Error, at, key, message.into());
+    }
+
+    pub fn warn(&mut self, at: Pos, key: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Warning, at, key, message.into());
+    }
+
+    fn push(&mut self, severity: Severity, at: Pos, key: Option<&str>, message: String) {
+        self.list.push(Diagnostic {
+            file: self.file.clone(),
+            line: at.line,
+            column: at.col,
+            key: key.map(str::to_owned),
+            severity,
+            message,
+        });
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+
+    pub fn error_count(&self) -> usize {
+        self.list.iter().filter(|d| d.is_error()).count()
+    }
+
+    /// Every diagnostic, in file order (whole-file ones first).
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.list.sort_by_key(|d| (d.line, d.column));
+        self.list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diag(line: usize, column: usize, key: Option<&str>, severity: Severity) -> Diagnostic {
+        Diagnostic {
+            file: "web.yaml".into(),
+            line,
+            column,
+            key: key.map(Into::into),
+            severity,
+            message: "unknown key (ignored)".into(),
+        }
+    }
+
+    #[test]
+    fn renders_every_part_that_is_present() {
+        let d = diag(3, 1, Some("colour"), Severity::Warning);
+        assert_eq!(
+            d.to_string(),
+            "web.yaml:3:1: warning: colour: unknown key (ignored)"
+        );
+        let d = diag(3, 1, Some("colour"), Severity::Error);
+        assert_eq!(d.to_string(), "web.yaml:3:1: colour: unknown key (ignored)");
+        let d = diag(0, 0, None, Severity::Error);
+        assert_eq!(d.to_string(), "web.yaml: unknown key (ignored)");
+        let d = diag(7, 0, Some("exec"), Severity::Error);
+        assert_eq!(d.to_string(), "web.yaml:7: exec: unknown key (ignored)");
+        let mut d = diag(0, 0, Some("exec"), Severity::Warning);
+        d.file.clear();
+        assert_eq!(d.to_string(), "warning: exec: unknown key (ignored)");
+    }
+
+    #[test]
+    fn sorts_by_position_keeping_insertion_order_on_ties() {
+        let mut d = Diags::new("f");
+        d.error(Pos { line: 4, col: 1 }, Some("b"), "x");
+        d.warn(Pos { line: 2, col: 3 }, Some("a"), "x");
+        d.error(Pos { line: 4, col: 1 }, Some("c"), "x");
+        d.error(Pos::default(), None, "whole file");
+        assert!(d.has_errors());
+        let keys: Vec<_> = d.into_sorted().into_iter().map(|d| d.key).collect();
+        assert_eq!(
+            keys,
+            [None, Some("a".into()), Some("b".into()), Some("c".into())]
+        );
+    }
+}

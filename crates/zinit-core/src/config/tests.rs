@@ -1,0 +1,474 @@
+//! Tests of the whole pipeline: text in, spec or diagnostics out.
+//! (Rendered examples live in `tests/config_golden/`.)
+
+use super::*;
+use crate::name::ServiceName;
+use crate::signal::Signal;
+use crate::spec::{CommandLine, LogMode, ProbePolicy, RestartPolicy};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn ok(text: &str) -> Parsed {
+    match parse_service("web.yaml", text) {
+        Ok(parsed) => parsed,
+        Err(diags) => panic!("unexpected errors: {:#?}", render(&diags)),
+    }
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse_service("web.yaml", text) {
+        Ok(parsed) => panic!("unexpectedly valid: {parsed:#?}"),
+        Err(diags) => {
+            assert!(diags.iter().any(Diagnostic::is_error));
+            render(&diags)
+        }
+    }
+}
+
+fn render(diags: &[Diagnostic]) -> Vec<String> {
+    diags.iter().map(ToString::to_string).collect()
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn names(list: &[&str]) -> Vec<ServiceName> {
+    list.iter().map(|n| ServiceName::new(n).unwrap()).collect()
+}
+
+#[test]
+fn minimal_file_gets_every_default() {
+    let p = ok("exec: redis-server --port 7777\n");
+    assert!(p.warnings.is_empty());
+    let expected = ServiceSpec::from_exec(CommandLine::parse("redis-server --port 7777").unwrap());
+    assert_eq!(p.spec, expected);
+    assert_eq!(p.spec.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(p.spec.stop_signal, Signal::Term);
+    assert_eq!(p.spec.log, LogMode::Ring);
+    assert_eq!(p.spec.dir, PathBuf::from("/"));
+    assert_eq!(p.spec.restart, RestartPolicy::default());
+    assert_eq!(p.spec.probe, ProbePolicy::default());
+}
+
+#[test]
+fn every_key() {
+    let p = ok(r#"
+exec: sh -c "echo 'hi there'; sleep 100"
+test: "redis-cli ping"
+oneshot: true
+shutdown_timeout: 30
+after: [db, cache]
+signal:
+  stop: sigint
+log: stdout
+env:
+  PORT: 8080
+  DEBUG: true
+  RATIO: 1.50
+  NAME: web
+dir: /srv/web
+restart: {delay: 500ms, max_delay: 1m, stable_after: 10s}
+test_interval: 1s
+test_timeout: 2.5s
+"#);
+    assert!(p.warnings.is_empty(), "{:?}", render(&p.warnings));
+    let s = p.spec;
+    assert_eq!(s.exec.argv, ["sh", "-c", "echo 'hi there'; sleep 100"]);
+    assert_eq!(s.test.unwrap().argv, ["redis-cli", "ping"]);
+    assert!(s.oneshot);
+    assert_eq!(s.shutdown_timeout, Duration::from_secs(30));
+    assert_eq!(s.after, names(&["db", "cache"]));
+    assert_eq!(s.stop_signal, Signal::Int);
+    assert_eq!(s.log, LogMode::Stdout);
+    let env: Vec<_> = s
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        env,
+        [
+            ("DEBUG", "true"),
+            ("NAME", "web"),
+            ("PORT", "8080"),
+            ("RATIO", "1.50")
+        ]
+    );
+    assert_eq!(s.dir, PathBuf::from("/srv/web"));
+    assert_eq!(
+        s.restart,
+        RestartPolicy {
+            initial_delay: ms(500),
+            max_delay: Duration::from_secs(60),
+            stable_after: Duration::from_secs(10),
+        }
+    );
+    assert_eq!(
+        s.probe,
+        ProbePolicy {
+            interval: Duration::from_secs(1),
+            timeout: ms(2500),
+        }
+    );
+}
+
+#[test]
+fn log_modes() {
+    for (text, mode) in [
+        ("ring", LogMode::Ring),
+        ("RING", LogMode::Ring),
+        ("stdout", LogMode::Stdout),
+        ("Stdout", LogMode::Stdout),
+        ("null", LogMode::Null),
+        ("~", LogMode::Null),
+        ("", LogMode::Null),
+        ("'null'", LogMode::Null),
+        ("none", LogMode::Null),
+        ("NONE", LogMode::Null),
+    ] {
+        let p = ok(&format!("exec: x\nlog: {text}\n"));
+        assert_eq!(p.spec.log, mode, "log: {text}");
+    }
+    assert_eq!(
+        errors("exec: x\nlog: file\n"),
+        ["web.yaml:2:6: log: unknown log mode \"file\": expected ring, stdout, null or none"]
+    );
+    assert_eq!(
+        errors("exec: x\nlog: true\n"),
+        ["web.yaml:2:6: log: expected one of ring, stdout, null, none, found a boolean"]
+    );
+}
+
+#[test]
+fn null_means_default_for_optional_keys() {
+    let p = ok("exec: x\ntest:\noneshot: ~\nshutdown_timeout: null\nafter:\nsignal:\nenv:\ndir:\nrestart:\n");
+    assert_eq!(
+        p.spec,
+        ServiceSpec::from_exec(CommandLine::parse("x").unwrap())
+    );
+    let p = ok("exec: x\nsignal: {stop: ~}\nrestart: {delay: ~}\n");
+    assert_eq!(p.spec.stop_signal, Signal::Term);
+}
+
+#[test]
+fn after_accepts_a_single_name_and_warns_about_repeats() {
+    assert_eq!(ok("exec: x\nafter: db\n").spec.after, names(&["db"]));
+    assert_eq!(ok("exec: x\nafter: []\n").spec.after, names(&[]));
+    let p = ok("exec: x\nafter:\n  - db\n  - 42\n  - db\n");
+    assert_eq!(p.spec.after, names(&["db", "42"]));
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:5:5: warning: after[2]: \"db\" is listed more than once"]
+    );
+    assert_eq!(
+        errors("exec: x\nafter: [ok, ../etc, {a: b}, '']\n"),
+        [
+            "web.yaml:2:13: after[1]: invalid service name \"../etc\": service name must not start with '.'",
+            "web.yaml:2:21: after[2]: expected a service name, found a mapping",
+            "web.yaml:2:29: after[3]: invalid service name \"\": service name is empty",
+        ]
+    );
+}
+
+#[test]
+fn signals_are_case_insensitive_and_checked() {
+    for raw in ["SIGINT", "sigint", "INT", "2"] {
+        assert_eq!(
+            ok(&format!("exec: x\nsignal:\n  stop: {raw}\n"))
+                .spec
+                .stop_signal,
+            Signal::Int
+        );
+    }
+    assert_eq!(
+        errors("exec: x\nsignal:\n  stop: SIGNOPE\n"),
+        ["web.yaml:3:9: signal.stop: unknown signal \"SIGNOPE\""]
+    );
+    assert_eq!(
+        errors("exec: x\nsignal: SIGINT\n"),
+        ["web.yaml:2:9: signal: expected a mapping like `{stop: SIGTERM}`, found a string"]
+    );
+    let p = ok("exec: x\nsignal:\n  stop: SIGHUP\n  reload: SIGUSR1\n");
+    assert_eq!(p.spec.stop_signal, Signal::Hup);
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:4:3: warning: signal.reload: unknown key (ignored)"]
+    );
+}
+
+#[test]
+fn env_values_and_names() {
+    let p = ok("exec: x\nenv:\n  PORT: 8080\n  HEX: 0x10\n  EMPTY: ''\n  UNSET:\n  Q: \"8080\"\n");
+    assert_eq!(p.spec.env["PORT"], "8080");
+    assert_eq!(p.spec.env["HEX"], "0x10");
+    assert_eq!(p.spec.env["EMPTY"], "");
+    assert_eq!(p.spec.env["UNSET"], "");
+    assert_eq!(p.spec.env["Q"], "8080");
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:6:3: warning: env.UNSET: no value; the variable is set to an empty string"]
+    );
+    assert_eq!(
+        errors("exec: x\nenv:\n  A=B: 1\n  '': 2\n  C: [1]\n  D: \"a\\0b\"\n"),
+        [
+            "web.yaml:3:3: env.A=B: variable name must not contain '='",
+            "web.yaml:4:3: env.: variable name is empty",
+            "web.yaml:5:6: env.C: expected a string, found a list",
+            "web.yaml:6:6: env.D: value must not contain a NUL byte",
+        ]
+    );
+    assert_eq!(
+        errors("exec: x\nenv: [A=1]\n"),
+        ["web.yaml:2:6: env: expected a mapping of variable names to values, found a list"]
+    );
+}
+
+#[test]
+fn dir_must_be_a_path_and_relative_ones_warn() {
+    let p = ok("exec: x\ndir: data\n");
+    assert_eq!(p.spec.dir, PathBuf::from("data"));
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:2:6: warning: dir: relative path \"data\" is resolved against zinit's working directory"]
+    );
+    assert_eq!(
+        errors("exec: x\ndir: ''\n"),
+        ["web.yaml:2:6: dir: path is empty"]
+    );
+    assert_eq!(
+        errors("exec: x\ndir: 12\n"),
+        ["web.yaml:2:6: dir: expected a path, found an integer"]
+    );
+}
+
+#[test]
+fn exec_is_required_and_must_be_a_command() {
+    assert_eq!(
+        errors("test: x\n"),
+        ["web.yaml:1:1: exec: missing required key (the command to run)"]
+    );
+    assert_eq!(
+        errors("exec: 'echo \"x'\n"),
+        ["web.yaml:1:7: exec: invalid command line: unbalanced quotes or trailing backslash"]
+    );
+    assert_eq!(
+        errors("exec: ''\n"),
+        ["web.yaml:1:7: exec: invalid command line: command is empty"]
+    );
+    assert_eq!(
+        errors("exec:\n"),
+        ["web.yaml:1:1: exec: expected a command line, found null"]
+    );
+    assert_eq!(
+        errors("exec: [a, b]\n"),
+        ["web.yaml:1:7: exec: expected a command line (a string), found a list"]
+    );
+}
+
+#[test]
+fn booleans_follow_yaml_1_2() {
+    for t in ["true", "True", "TRUE"] {
+        assert!(ok(&format!("exec: x\noneshot: {t}\n")).spec.oneshot);
+    }
+    assert!(!ok("exec: x\noneshot: false\n").spec.oneshot);
+    assert_eq!(
+        errors("exec: x\noneshot: yes\n"),
+        ["web.yaml:2:10: oneshot: expected true or false, found the string \"yes\"; write true"]
+    );
+    assert_eq!(
+        errors("exec: x\noneshot: 'true'\n"),
+        ["web.yaml:2:10: oneshot: expected true or false, found the string \"true\"; write true"]
+    );
+    assert_eq!(
+        errors("exec: x\noneshot: 1\n"),
+        ["web.yaml:2:10: oneshot: expected true or false, found an integer"]
+    );
+}
+
+#[test]
+fn durations() {
+    let timeout = |v: &str| {
+        ok(&format!("exec: x\nshutdown_timeout: {v}\n"))
+            .spec
+            .shutdown_timeout
+    };
+    assert_eq!(timeout("0"), Duration::ZERO);
+    assert_eq!(timeout("15"), Duration::from_secs(15));
+    assert_eq!(timeout("1.5"), ms(1500));
+    assert_eq!(timeout("2m"), Duration::from_secs(120));
+    assert_eq!(timeout("'20'"), Duration::from_secs(20));
+    assert_eq!(timeout("24h"), Duration::from_secs(86_400));
+    assert_eq!(
+        errors("exec: x\nshutdown_timeout: -1\n"),
+        ["web.yaml:2:19: shutdown_timeout: must not be negative, found -1"]
+    );
+    assert_eq!(
+        errors("exec: x\nshutdown_timeout: 25h\n"),
+        ["web.yaml:2:19: shutdown_timeout: 25h is longer than the maximum of 1 day"]
+    );
+    assert_eq!(
+        errors("exec: x\nshutdown_timeout: soon\n"),
+        ["web.yaml:2:19: shutdown_timeout: invalid duration \"soon\": expected seconds or numbers with a unit (ms, s, m, h), e.g. 10, \"250ms\", \"1.5s\", \"1m30s\""]
+    );
+    assert_eq!(
+        errors("exec: x\nshutdown_timeout: true\n"),
+        ["web.yaml:2:19: shutdown_timeout: expected a duration (seconds, or a string like \"2s\"), found a boolean"]
+    );
+    assert_eq!(
+        errors("exec: x\ntest: t\ntest_timeout: 0\ntest_interval: 0s\n"),
+        [
+            "web.yaml:3:15: test_timeout: must be greater than zero",
+            "web.yaml:4:16: test_interval: must be greater than zero",
+        ]
+    );
+}
+
+#[test]
+fn restart_policy() {
+    let restart = |v: &str| ok(&format!("exec: x\nrestart: {v}\n")).spec.restart;
+    let default = RestartPolicy::default();
+    assert_eq!(restart("{}"), default);
+    let r = restart("{delay: 1m}");
+    assert_eq!(
+        (r.initial_delay, r.max_delay),
+        (Duration::from_secs(60), Duration::from_secs(60))
+    );
+    let r = restart("{max_delay: 100ms}");
+    assert_eq!((r.initial_delay, r.max_delay), (ms(100), ms(100)));
+    let r = restart("{stable_after: 1h}");
+    assert_eq!(r.stable_after, Duration::from_secs(3600));
+    assert_eq!(
+        errors(
+            "exec: x\nrestart:\n  delay: 10s\n  max_delay: 5s\n  stable_after: 0\n  jitter: 1\n"
+        ),
+        [
+            "web.yaml:3:10: restart.delay: 10s is greater than restart.max_delay (5s)",
+            "web.yaml:5:17: restart.stable_after: must be greater than zero",
+            "web.yaml:6:3: warning: restart.jitter: unknown key (ignored)",
+        ]
+    );
+    assert_eq!(
+        errors("exec: x\nrestart: 5\n"),
+        ["web.yaml:2:10: restart: expected a mapping like `{delay: 1s, max_delay: 1m}`, found an integer"]
+    );
+}
+
+#[test]
+fn probe_timings_without_a_test_warn() {
+    let p = ok("exec: x\ntest_interval: 2s\n");
+    assert_eq!(p.spec.probe.interval, Duration::from_secs(2));
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:2:16: warning: test_interval: has no effect without `test`"]
+    );
+}
+
+#[test]
+fn unknown_keys_warn_and_suggest() {
+    let p = ok("exec: x\ncolour: red\nafer: [db]\n");
+    assert_eq!(
+        render(&p.warnings),
+        [
+            "web.yaml:2:1: warning: colour: unknown key (ignored)",
+            "web.yaml:3:1: warning: afer: unknown key (ignored); did you mean `after`?",
+        ]
+    );
+    assert!(p.spec.after.is_empty());
+}
+
+#[test]
+fn every_problem_of_a_file_is_reported_at_once() {
+    let text = "\
+test: echo \"unbalanced
+oneshot: maybe
+shutdown_timeout: -5
+after: [a/b]
+signal: {stop: SIGWHAT}
+log: syslog
+colour: blue
+env: {A=B: 1}
+oneshot: false
+";
+    assert_eq!(
+        errors(text),
+        [
+            "web.yaml:1:1: exec: missing required key (the command to run)",
+            "web.yaml:1:7: test: invalid command line: unbalanced quotes or trailing backslash",
+            "web.yaml:2:10: oneshot: expected true or false, found the string \"maybe\"",
+            "web.yaml:3:19: shutdown_timeout: must not be negative, found -5",
+            "web.yaml:4:9: after[0]: invalid service name \"a/b\": service name must not contain '/'",
+            "web.yaml:5:16: signal.stop: unknown signal \"SIGWHAT\"",
+            "web.yaml:6:6: log: unknown log mode \"syslog\": expected ring, stdout, null or none",
+            "web.yaml:7:1: warning: colour: unknown key (ignored)",
+            "web.yaml:8:7: env.A=B: variable name must not contain '='",
+            "web.yaml:9:1: oneshot: duplicate key (each key may appear once)",
+        ]
+    );
+}
+
+#[test]
+fn aliases_are_resolved() {
+    let p = ok("exec: &cmd redis-server\ntest: *cmd\nenv: &e {A: 1}\nrestart: {delay: &d 2s, max_delay: *d}\n");
+    assert_eq!(p.spec.test.unwrap().argv, ["redis-server"]);
+    assert_eq!(p.spec.restart.max_delay, Duration::from_secs(2));
+}
+
+#[test]
+fn file_level_problems() {
+    assert_eq!(
+        errors(""),
+        ["web.yaml:1:1: the file is empty: expected a mapping with at least `exec`"]
+    );
+    assert_eq!(
+        errors("- exec: x\n"),
+        ["web.yaml:1:1: expected a mapping of service keys, found a list"]
+    );
+    assert_eq!(
+        errors("just text\n"),
+        ["web.yaml:1:1: expected a mapping of service keys, found a string"]
+    );
+    assert_eq!(
+        errors("exec: x\n---\nexec: y\n"),
+        ["web.yaml:2:1: more than one yaml document (one service per file)"]
+    );
+    let e = errors("exec: [x\n");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].starts_with("web.yaml:2:1: yaml syntax error: "),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn json_view_types_plain_scalars_only() {
+    let text = "exec: x\noneshot: true\nshutdown_timeout: 10\nratio: 1.5\nq: '10'\nn: ~\nafter: [a, 2]\nenv: {PORT: 80}\n";
+    let v = service_file_to_json("web.yaml", text).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "exec": "x", "oneshot": true, "shutdown_timeout": 10, "ratio": 1.5, "q": "10",
+            "n": null, "after": ["a", 2], "env": {"PORT": 80},
+        })
+    );
+    assert_eq!(
+        service_file_to_json("w", "x: .inf\n").unwrap(),
+        json!({"x": ".inf"})
+    );
+    let e = service_file_to_json("w", "a: 1\na: 2\n").unwrap_err();
+    assert_eq!(
+        render(&e),
+        ["w:2:1: a: duplicate key (each key may appear once)"]
+    );
+    let e = service_file_to_json("w", "[1]\n").unwrap_err();
+    assert_eq!(
+        render(&e),
+        ["w:1:1: expected a mapping of service keys, found a list"]
+    );
+    // Unknown keys and bad values are not the JSON view's business.
+    assert_eq!(
+        service_file_to_json("w", "bogus: 1\n").unwrap(),
+        json!({"bogus": 1})
+    );
+}
