@@ -1,1 +1,185 @@
-//! (in progress)
+//! Async client for zinit's control socket, used by the `zinit` CLI.
+//!
+//! Every call opens one connection, writes one newline-delimited JSON-RPC
+//! 2.0 request, reads one response line and closes; logs use the legacy
+//! `log` command, whose answer is a stream of text lines. Errors are typed
+//! ([`ClientError`]), and daemon refusals keep their code and data.
+//!
+//! This crate depends only on the wire formats in `zinit-proto`; it must
+//! not know the daemon's internals.
+
+mod error;
+mod logs;
+
+pub use error::ClientError;
+pub use logs::{log_line_service, LogLines};
+pub use zinit_proto::errors::{ErrorCode, RpcError};
+pub use zinit_proto::jsonrpc::Method;
+pub use zinit_proto::wire::{ChildStats, ServiceStats, ServiceStatus};
+
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use zinit_proto::jsonrpc::{Params, Request, Response};
+use zinit_proto::legacy::LegacyCommand;
+
+/// The socket path deployed zinit uses unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/var/run/zinit.sock";
+
+/// A handle on the daemon's socket. Cheap; holds no connection.
+#[derive(Debug)]
+pub struct Client {
+    socket: PathBuf,
+    next_id: AtomicU64,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Client {
+            socket: socket.into(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The socket this client talks to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Calls `method` with `params` (an array, an object, or `null` for
+    /// none) and returns its result.
+    pub async fn call(&self, method: Method, params: Value) -> Result<Value, ClientError> {
+        let params = Params::from_value(params).ok_or_else(|| {
+            ClientError::Protocol("params must be an array, an object or null".to_string())
+        })?;
+        let id = json!(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let request = Request::new(id.clone(), method, params);
+        let mut stream = self.connect().await?;
+        stream.write_all(request.to_line().as_bytes()).await?;
+        stream.flush().await?;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Err(ClientError::Protocol(format!(
+                "zinit closed the connection without answering {method}"
+            )));
+        }
+        let response = Response::from_line(&line).map_err(ClientError::Protocol)?;
+        // A request the server could not read is answered with a null id.
+        let unreadable = response.id.is_null() && response.outcome.is_err();
+        if response.id != id && !unreadable {
+            return Err(ClientError::Protocol(format!(
+                "response id {} does not match request id {id}",
+                response.id
+            )));
+        }
+        response.outcome.map_err(ClientError::Rpc)
+    }
+
+    async fn call_typed<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        params: Value,
+    ) -> Result<T, ClientError> {
+        let result = self.call(method, params).await?;
+        serde_json::from_value(result)
+            .map_err(|e| ClientError::Protocol(format!("unexpected {method} result: {e}")))
+    }
+
+    /// Service name to state.
+    pub async fn list(&self) -> Result<BTreeMap<String, String>, ClientError> {
+        self.call_typed(Method::ServiceList, json!([])).await
+    }
+
+    pub async fn status(&self, name: &str) -> Result<ServiceStatus, ClientError> {
+        self.call_typed(Method::ServiceStatus, json!([name])).await
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceStart, json!([name]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceStop, json!([name]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn restart(&self, name: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceRestart, json!([name]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn monitor(&self, name: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceMonitor, json!([name]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn forget(&self, name: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceForget, json!([name]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn kill(&self, name: &str, signal: &str) -> Result<(), ClientError> {
+        self.call(Method::ServiceKill, json!([name, signal]))
+            .await
+            .map(drop)
+    }
+
+    pub async fn stats(&self, name: &str) -> Result<ServiceStats, ClientError> {
+        self.call_typed(Method::ServiceStats, json!([name])).await
+    }
+
+    /// Writes `<name>.yaml` from `content`; returns the daemon's message.
+    pub async fn create(&self, name: &str, content: Value) -> Result<String, ClientError> {
+        self.call_typed(Method::ServiceCreate, json!([name, content]))
+            .await
+    }
+
+    /// Removes `<name>.yaml`; returns the daemon's message.
+    pub async fn delete(&self, name: &str) -> Result<String, ClientError> {
+        self.call_typed(Method::ServiceDelete, json!([name])).await
+    }
+
+    /// The service file as a JSON object.
+    pub async fn get(&self, name: &str) -> Result<Value, ClientError> {
+        self.call(Method::ServiceGet, json!([name])).await
+    }
+
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        self.call(Method::SystemShutdown, json!([])).await.map(drop)
+    }
+
+    pub async fn reboot(&self) -> Result<(), ClientError> {
+        self.call(Method::SystemReboot, json!([])).await.map(drop)
+    }
+
+    /// The log stream: `follow` keeps it open for new lines until dropped;
+    /// otherwise the ring buffer is dumped and the stream ends.
+    pub async fn logs(&self, follow: bool) -> Result<LogLines, ClientError> {
+        let command = LegacyCommand::Log { snapshot: !follow };
+        let line = command.to_line().map_err(ClientError::Protocol)?;
+        let mut stream = self.connect().await?;
+        stream.write_all(line.as_bytes()).await?;
+        stream.flush().await?;
+        Ok(LogLines::new(stream))
+    }
+
+    async fn connect(&self) -> Result<UnixStream, ClientError> {
+        UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                socket: self.socket.clone(),
+                source,
+            })
+    }
+}
