@@ -6,7 +6,14 @@
 //! pipes, service files on disk, /proc and the control socket.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod actor;
+pub mod api;
 pub mod config_dir;
 pub mod logs;
 pub mod process;
+mod run;
+pub mod server;
 pub mod service_files;
+
+pub use run::{run, DaemonConfig};
+pub use server::socket::{bind, BindError, ControlSocket};

@@ -174,7 +174,6 @@ impl Supervisor {
         }
         svc.phase = Phase::Starting;
         let spec = svc.spec.clone();
-        self.log(LogLevel::Info, format!("starting service {name}"));
         self.effects.push(Effect::Spawn {
             service: name.clone(),
             kind: RunKind::Main,
@@ -233,6 +232,10 @@ impl Supervisor {
             return;
         };
         self.pids.insert(pid, (name.clone(), RunKind::Main));
+        self.effects.push(Effect::Log {
+            level: LogLevel::Info,
+            message: format!("service {name} started (pid {pid})"),
+        });
         let wants_probe = !svc.spec.oneshot && svc.spec.test.is_some();
         svc.state = if svc.spec.oneshot || wants_probe {
             State::Spawned
@@ -331,10 +334,12 @@ impl Supervisor {
                 if let Probe::Running(probe_pid) = probe {
                     self.abandon_probe(probe_pid);
                 }
-                self.log(
-                    LogLevel::Warn,
-                    format!("service {name} (pid {pid}) {status}"),
-                );
+                let level = if status.success() {
+                    LogLevel::Info
+                } else {
+                    LogLevel::Warn
+                };
+                self.log(level, format!("service {name} (pid {pid}) {status}"));
                 self.after_unexpected_exit(now, name, now.saturating_duration_since(since));
             }
             Phase::Stopping { then_start, .. } => {

@@ -66,8 +66,10 @@ impl Supervisor {
         }
     }
 
-    /// Whether a service that depends on `name` still has a process.
-    /// Members of the same dependency cycle do not wait for each other.
+    /// Whether a service that depends on `name`, directly or through
+    /// services without a process (a finished oneshot, say), still has a
+    /// process. Members of the same dependency cycle do not wait for each
+    /// other, so a cycle can never hang a shutdown.
     fn has_running_dependent(&self, name: &ServiceName) -> bool {
         let edges: graph::Edges<'_> = self
             .services
@@ -75,14 +77,25 @@ impl Supervisor {
             .map(|(n, s)| (n, s.spec.after.as_slice()))
             .collect();
         let my_cycle = self.cycles.get(name);
-        graph::dependents(&edges, name).into_iter().any(|dep| {
-            let same_cycle = my_cycle.is_some() && self.cycles.get(dep) == my_cycle;
-            !same_cycle
-                && dep != name
-                && self
-                    .services
-                    .get(dep)
-                    .is_some_and(|d| d.phase.has_process() || d.phase == Phase::Starting)
-        })
+        let mut seen = std::collections::BTreeSet::from([name]);
+        let mut frontier = vec![name];
+        while let Some(current) = frontier.pop() {
+            for dependent in graph::dependents(&edges, current) {
+                if !seen.insert(dependent) {
+                    continue;
+                }
+                if my_cycle.is_some() && self.cycles.get(dependent) == my_cycle {
+                    continue;
+                }
+                let Some(svc) = self.services.get(dependent) else {
+                    continue;
+                };
+                if svc.phase.has_process() || svc.phase == Phase::Starting {
+                    return true;
+                }
+                frontier.push(dependent);
+            }
+        }
+        false
     }
 }

@@ -451,3 +451,24 @@ fn restart_during_shutdown_is_answered() {
     );
     assert!(spawned(&effects).is_empty());
 }
+
+#[test]
+fn shutdown_order_is_transitive_through_finished_oneshots() {
+    let mut h = Harness::new();
+    h.monitor("db", spec("db"));
+    h.monitor("migrate", oneshot(after(spec("migrate"), &["db"])));
+    let pid = h.pid("migrate");
+    h.exit(pid, CODE0);
+    h.monitor("web", after(spec("web"), &["migrate"]));
+    let (db, web) = (h.pid("db"), h.pid("web"));
+    let effects = h.command(Command::Shutdown(ShutdownMode::Exit)).1;
+    assert_eq!(
+        signals(&effects),
+        vec![(web, Signal::Term, SignalScope::Group)]
+    );
+    let effects = h.exit(web, ExitStatus::Signaled(15));
+    assert_eq!(
+        signals(&effects),
+        vec![(db, Signal::Term, SignalScope::Group)]
+    );
+}

@@ -1,0 +1,185 @@
+//! The supervisor actor: the one task that owns `zinit_core::Supervisor`.
+//!
+//! Inputs arrive on channels (commands from connections, exits from the
+//! reaper, fired timers); each is handed to the pure core, and the effects
+//! it returns are carried out here, at once and in order. After a batch of
+//! inputs the actor publishes an immutable [`Snapshot`] for readers, and
+//! only then sends the replies, so a client that got "ok" reads a state at
+//! least as new as its own command.
+//!
+//! Must not: block (no sleeps, no /proc scans, no waiting on children), or
+//! let any error end the loop.
+
+mod effects;
+
+use crate::logs::LogHub;
+use crate::process::Reaped;
+use effects::Shell;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use zinit_core::supervisor::{
+    Command, CommandError, Input, ReplyTo, ShutdownMode, Snapshot, Supervisor,
+};
+
+pub use effects::Environment;
+
+type Reply = oneshot::Sender<Result<(), CommandError>>;
+
+/// A timer that expired: (service, generation).
+pub(crate) type TimerFired = (zinit_core::name::ServiceName, u64);
+
+/// The cheap, cloneable way to talk to the actor.
+#[derive(Clone)]
+pub struct Handle {
+    commands: mpsc::UnboundedSender<(Command, Reply)>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+/// Why a command got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ActorError {
+    #[error(transparent)]
+    Refused(#[from] CommandError),
+    #[error("zinit is shutting down")]
+    Gone,
+}
+
+impl Handle {
+    /// Send a command and wait for the supervisor's answer.
+    pub async fn command(&self, command: Command) -> Result<(), ActorError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send((command, tx))
+            .map_err(|_| ActorError::Gone)?;
+        Ok(rx.await.map_err(|_| ActorError::Gone)??)
+    }
+
+    /// The latest published view of every service.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
+    /// Wait until the published snapshot satisfies `done`.
+    pub async fn wait_for(&self, mut done: impl FnMut(&Snapshot) -> bool) {
+        let mut rx = self.snapshot.clone();
+        // An error means the actor is gone: nothing more will change.
+        let _ = rx.wait_for(|s| done(s)).await;
+    }
+}
+
+/// Start the actor; it runs until a shutdown completes and then resolves
+/// the returned receiver with the requested mode.
+pub fn start(logs: Arc<LogHub>, env: Environment) -> (Handle, oneshot::Receiver<ShutdownMode>) {
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let (done_tx, done_rx) = oneshot::channel();
+    let actor = Actor {
+        core: Supervisor::new(),
+        shell: Shell::new(logs, env),
+        pending: HashMap::new(),
+        next_reply: 1,
+        snapshot: snapshot_tx,
+    };
+    tokio::spawn(actor.run(commands_rx, done_tx));
+    (
+        Handle {
+            commands: commands_tx,
+            snapshot: snapshot_rx,
+        },
+        done_rx,
+    )
+}
+
+struct Actor {
+    core: Supervisor,
+    shell: Shell,
+    pending: HashMap<ReplyTo, Reply>,
+    next_reply: ReplyTo,
+    snapshot: watch::Sender<Arc<Snapshot>>,
+}
+
+/// The most inputs handled before a snapshot is published: batching keeps
+/// bursts cheap, the bound keeps readers from waiting long.
+const MAX_BATCH: usize = 256;
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<(Command, Reply)>,
+        done: oneshot::Sender<ShutdownMode>,
+    ) {
+        let mut exits = self.shell.take_exit_receiver();
+        let mut timers = self.shell.take_timer_receiver();
+        loop {
+            // Wait for one input, then take whatever else is already queued.
+            let first = tokio::select! {
+                Some((command, reply)) = commands.recv() => self.command_input(command, reply),
+                Some(reaped) = exits.recv() => exit_input(reaped),
+                Some(fired) = timers.recv() => timer_input(fired),
+                else => break,
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                let next = if let Ok(reaped) = exits.try_recv() {
+                    exit_input(reaped)
+                } else if let Ok(fired) = timers.try_recv() {
+                    timer_input(fired)
+                } else if let Ok((command, reply)) = commands.try_recv() {
+                    self.command_input(command, reply)
+                } else {
+                    break;
+                };
+                batch.push(next);
+            }
+            let mut replies = Vec::new();
+            for input in batch {
+                self.step(input, &mut replies);
+            }
+            self.snapshot.send_replace(Arc::new(self.core.snapshot()));
+            for (to, result) in replies {
+                if let Some(tx) = self.pending.remove(&to) {
+                    // The client may have gone; its answer is moot.
+                    let _ = tx.send(result);
+                }
+            }
+            if let Some(mode) = self.shell.shutdown_complete.take() {
+                let _ = done.send(mode);
+                break;
+            }
+        }
+    }
+
+    fn command_input(&mut self, command: Command, reply: Reply) -> Input {
+        let to = self.next_reply;
+        self.next_reply += 1;
+        self.pending.insert(to, reply);
+        Input::Command { reply: to, command }
+    }
+
+    /// One input through the core, and every effect it causes.
+    fn step(&mut self, input: Input, replies: &mut Vec<(ReplyTo, Result<(), CommandError>)>) {
+        let now = Instant::now().into_std();
+        let mut queue = std::collections::VecDeque::from(self.core.handle(now, input));
+        while let Some(effect) = queue.pop_front() {
+            if let Some(feedback) = self.shell.execute(effect, replies) {
+                queue.extend(self.core.handle(Instant::now().into_std(), feedback));
+            }
+        }
+    }
+}
+
+fn exit_input(reaped: Reaped) -> Input {
+    Input::Exited {
+        pid: reaped.pid,
+        status: reaped.status,
+    }
+}
+
+fn timer_input((service, generation): TimerFired) -> Input {
+    Input::TimerFired {
+        service,
+        generation,
+    }
+}

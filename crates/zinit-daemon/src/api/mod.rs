@@ -1,0 +1,277 @@
+//! The operations of the control API, shared by both socket protocols (and
+//! later HTTP): each validates its input, asks the actor or reads the
+//! snapshot, and returns a domain result or an [`ApiError`].
+//!
+//! Must not: know about framing (lines, JSON-RPC ids) or block the runtime
+//! (file and /proc work goes to `spawn_blocking`).
+
+mod error;
+mod stats;
+
+pub use error::{ApiError, ErrorKind};
+
+use crate::actor::{ActorError, Handle};
+use crate::config_dir::{self, LoadError};
+use crate::logs::LogHub;
+use crate::service_files::{self, ServiceFileError};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use zinit_core::name::ServiceName;
+use zinit_core::signal::Signal;
+use zinit_core::supervisor::{Command, ShutdownMode, Snapshot};
+use zinit_proto::errors::ErrorCode;
+use zinit_proto::wire::{ServiceStats, ServiceStatus};
+
+/// Everything a connection needs to serve requests.
+#[derive(Clone)]
+pub struct Api {
+    actor: Handle,
+    config_dir: Arc<PathBuf>,
+    logs: Arc<LogHub>,
+}
+
+impl Api {
+    pub fn new(actor: Handle, config_dir: PathBuf, logs: Arc<LogHub>) -> Api {
+        Api {
+            actor,
+            config_dir: Arc::new(config_dir),
+            logs,
+        }
+    }
+
+    pub fn logs(&self) -> &Arc<LogHub> {
+        &self.logs
+    }
+
+    /// `{name: state}` for every monitored service.
+    pub fn list(&self) -> BTreeMap<String, String> {
+        self.actor
+            .snapshot()
+            .services
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.state.to_string()))
+            .collect()
+    }
+
+    pub fn status(&self, name: &str) -> Result<ServiceStatus, ApiError> {
+        let name = parse_name(name, "status")?;
+        let snapshot = self.actor.snapshot();
+        let view = snapshot
+            .services
+            .get(&name)
+            .ok_or_else(|| ApiError::not_found(&name, "status"))?;
+        Ok(ServiceStatus {
+            name: name.to_string(),
+            pid: view.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+            state: view.state.to_string(),
+            target: view.target.to_string(),
+            after: view
+                .after
+                .iter()
+                .map(|(dep, state)| {
+                    let shown = state
+                        .as_ref()
+                        .map_or("Unknown".to_owned(), |s| s.to_string());
+                    (dep.to_string(), shown)
+                })
+                .collect(),
+            reason: view.reason.clone(),
+        })
+    }
+
+    pub async fn start(&self, name: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "start")?;
+        self.command(Command::Start(name.clone()), &name, "start")
+            .await
+    }
+
+    pub async fn stop(&self, name: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "stop")?;
+        self.command(Command::Stop(name.clone()), &name, "stop")
+            .await
+    }
+
+    pub async fn restart(&self, name: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "restart")?;
+        self.command(Command::Restart(name.clone()), &name, "restart")
+            .await
+    }
+
+    pub async fn forget(&self, name: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "forget")?;
+        self.command(Command::Forget(name.clone()), &name, "forget")
+            .await
+    }
+
+    pub async fn kill(&self, name: &str, signal: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "kill")?;
+        let signal: Signal = signal.parse().map_err(|_| {
+            ApiError::app(
+                ErrorCode::InvalidSignal,
+                format!("invalid signal {signal:?}"),
+                Some(&name),
+                "kill",
+            )
+        })?;
+        self.command(Command::Kill(name.clone(), signal), &name, "kill")
+            .await
+    }
+
+    /// Load `<name>.yaml` from the config directory and supervise it.
+    pub async fn monitor(&self, name: &str) -> Result<(), ApiError> {
+        let name = parse_name(name, "monitor")?;
+        let snapshot = self.actor.snapshot();
+        refuse_during_shutdown(&snapshot, "monitor")?;
+        if snapshot.services.contains_key(&name) {
+            let refusal = zinit_core::supervisor::CommandError::AlreadyMonitored(name.clone());
+            return Err(ApiError::refused(refusal, "monitor"));
+        }
+        let dir = self.config_dir.clone();
+        let to_load = name.clone();
+        let loaded = blocking(move || config_dir::load_one(&dir, &to_load)).await?;
+        let loaded = loaded.map_err(|e| load_error(e, &name))?;
+        for warning in &loaded.warnings {
+            tracing::warn!("{warning}");
+        }
+        let command = Command::Monitor {
+            name: name.clone(),
+            spec: Arc::new(loaded.spec),
+        };
+        self.command(command, &name, "monitor").await
+    }
+
+    pub async fn stats(&self, name: &str) -> Result<ServiceStats, ApiError> {
+        let name = parse_name(name, "stats")?;
+        let snapshot = self.actor.snapshot();
+        let view = snapshot
+            .services
+            .get(&name)
+            .ok_or_else(|| ApiError::not_found(&name, "stats"))?;
+        let is_down = || {
+            let refusal = zinit_core::supervisor::CommandError::IsDown(name.clone());
+            ApiError::refused(refusal, "stats")
+        };
+        let pid = view.pid.ok_or_else(is_down)?;
+        let label = name.to_string();
+        blocking(move || stats::sample(&label, pid))
+            .await?
+            .ok_or_else(is_down)
+    }
+
+    pub async fn create(&self, name: &str, content: Value) -> Result<String, ApiError> {
+        let name = parse_name(name, "create")?;
+        let dir = self.config_dir.clone();
+        let target = name.clone();
+        let path = blocking(move || service_files::create(&dir, &target, &content))
+            .await?
+            .map_err(|e| file_error(e, "create"))?;
+        Ok(format!("service \"{name}\" created: {}", path.display()))
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<String, ApiError> {
+        let name = parse_name(name, "delete")?;
+        let dir = self.config_dir.clone();
+        let target = name.clone();
+        let path = blocking(move || service_files::delete(&dir, &target))
+            .await?
+            .map_err(|e| file_error(e, "delete"))?;
+        Ok(format!("service \"{name}\" deleted: {}", path.display()))
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Value, ApiError> {
+        let name = parse_name(name, "get")?;
+        let dir = self.config_dir.clone();
+        blocking(move || service_files::get(&dir, &name))
+            .await?
+            .map_err(|e| file_error(e, "get"))
+    }
+
+    pub async fn shutdown(&self, mode: ShutdownMode) -> Result<(), ApiError> {
+        let action = match mode {
+            ShutdownMode::Reboot => "reboot",
+            ShutdownMode::Exit | ShutdownMode::PowerOff => "shutdown",
+        };
+        match self.actor.command(Command::Shutdown(mode)).await {
+            Ok(()) => Ok(()),
+            Err(ActorError::Refused(e)) => Err(ApiError::refused(e, action)),
+            // The actor already finished shutting down: that is what was asked.
+            Err(ActorError::Gone) => Ok(()),
+        }
+    }
+
+    /// The ring buffer as legacy text lines, optionally for one service.
+    pub fn current_logs(&self, name: Option<&str>) -> Vec<String> {
+        self.logs
+            .snapshot()
+            .iter()
+            .filter(|l| name.is_none_or(|n| &*l.service == n))
+            .map(|l| l.legacy_text())
+            .collect()
+    }
+
+    async fn command(
+        &self,
+        command: Command,
+        _name: &ServiceName,
+        action: &'static str,
+    ) -> Result<(), ApiError> {
+        self.actor.command(command).await.map_err(|e| match e {
+            ActorError::Refused(refusal) => ApiError::refused(refusal, action),
+            ActorError::Gone => ApiError::app(
+                ErrorCode::ShuttingDown,
+                "zinit is shutting down".to_owned(),
+                None,
+                action,
+            ),
+        })
+    }
+}
+
+/// Validate a name from the wire (never trust it near the file system).
+pub fn parse_name(raw: &str, action: &'static str) -> Result<ServiceName, ApiError> {
+    ServiceName::new(raw).map_err(|e| ApiError::invalid_name(raw, e, action))
+}
+
+fn refuse_during_shutdown(snapshot: &Snapshot, action: &'static str) -> Result<(), ApiError> {
+    if snapshot.shutting_down {
+        let refusal = zinit_core::supervisor::CommandError::ShuttingDown;
+        return Err(ApiError::refused(refusal, action));
+    }
+    Ok(())
+}
+
+/// Run blocking file or /proc work off the runtime's worker threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("background task failed: {e}")))
+}
+
+fn load_error(e: LoadError, name: &ServiceName) -> ApiError {
+    let code = match e {
+        LoadError::NotFound { .. } | LoadError::Io { .. } => ErrorCode::ServiceFileError,
+        LoadError::Invalid { .. } => ErrorCode::ConfigError,
+    };
+    ApiError::app(code, e.to_string(), Some(name), "monitor")
+}
+
+fn file_error(e: ServiceFileError, action: &'static str) -> ApiError {
+    let (code, service) = match &e {
+        ServiceFileError::NotFound { name, .. } => (ErrorCode::ServiceNotFound, Some(name.clone())),
+        ServiceFileError::AlreadyExists { name, .. } => {
+            (ErrorCode::ServiceAlreadyExists, Some(name.clone()))
+        }
+        ServiceFileError::Invalid { name, .. } => (ErrorCode::ConfigError, Some(name.clone())),
+        ServiceFileError::Io { .. } => (ErrorCode::ServiceFileError, None),
+    };
+    ApiError {
+        kind: ErrorKind::App(code),
+        message: e.to_string(),
+        service,
+        action,
+    }
+}

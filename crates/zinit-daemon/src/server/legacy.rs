@@ -1,0 +1,108 @@
+//! The legacy line protocol: one command, one JSON reply, close. `log`
+//! streams text lines instead.
+
+use super::lines::{read_line, LineError};
+use crate::api::{Api, ApiError};
+use crate::logs::LogLine;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::RecvError;
+use zinit_core::supervisor::ShutdownMode;
+use zinit_proto::legacy::{parse_command, reply_error, reply_ok, LegacyCommand};
+
+/// Answer one legacy command line.
+pub async fn serve<R, W>(reader: R, mut writer: W, api: &Api, line: &str) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let command = match parse_command(line) {
+        Ok(command) => command,
+        Err(message) => return finish(&mut writer, reply_error(&message)).await,
+    };
+    let reply = match command {
+        LegacyCommand::List => reply_ok(&api.list()),
+        LegacyCommand::Status(name) => answer(api.status(&name)),
+        LegacyCommand::Start(name) => answer_null(api.start(&name).await),
+        LegacyCommand::Stop(name) => answer_null(api.stop(&name).await),
+        LegacyCommand::Restart(name) => answer_null(api.restart(&name).await),
+        LegacyCommand::Monitor(name) => answer_null(api.monitor(&name).await),
+        LegacyCommand::Forget(name) => answer_null(api.forget(&name).await),
+        LegacyCommand::Kill { name, signal } => answer_null(api.kill(&name, &signal).await),
+        LegacyCommand::Stats(name) => answer(api.stats(&name).await),
+        LegacyCommand::Shutdown => answer_null(api.shutdown(ShutdownMode::PowerOff).await),
+        LegacyCommand::Reboot => answer_null(api.shutdown(ShutdownMode::Reboot).await),
+        LegacyCommand::Log { snapshot } => return stream_logs(reader, writer, api, snapshot).await,
+    };
+    finish(&mut writer, reply).await
+}
+
+fn answer<T: Serialize>(result: Result<T, ApiError>) -> String {
+    match result {
+        Ok(body) => reply_ok(&body),
+        Err(e) => reply_error(&e.message),
+    }
+}
+
+fn answer_null(result: Result<(), ApiError>) -> String {
+    answer(result.map(|()| Value::Null))
+}
+
+async fn finish<W: AsyncWrite + Unpin>(writer: &mut W, reply: String) -> std::io::Result<()> {
+    writer.write_all(reply.as_bytes()).await?;
+    writer.shutdown().await
+}
+
+/// `log snapshot`: the buffer, then close. `log`: the buffer, then every
+/// new line until the client goes away.
+async fn stream_logs<R, W>(
+    mut reader: R,
+    mut writer: W,
+    api: &Api,
+    snapshot: bool,
+) -> std::io::Result<()>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let (backlog, mut follow) = api.logs().subscribe();
+    for line in &backlog {
+        write_log_line(&mut writer, line).await?;
+    }
+    writer.flush().await?;
+    if snapshot {
+        return writer.shutdown().await;
+    }
+    let mut discard = Vec::new();
+    loop {
+        tokio::select! {
+            received = follow.recv() => match received {
+                Ok(line) => {
+                    write_log_line(&mut writer, &line).await?;
+                    writer.flush().await?;
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    let note = format!("[-] zinit: {missed} log lines dropped: reader too slow\n");
+                    writer.write_all(note.as_bytes()).await?;
+                }
+                Err(RecvError::Closed) => return writer.shutdown().await,
+            },
+            // The client closing its side (or sending junk) ends the stream.
+            read = read_line(&mut reader, 4096, &mut discard) => match read {
+                Ok(true) => {}
+                Ok(false) | Err(LineError::TooLong) | Err(LineError::Io(_)) => return Ok(()),
+            },
+        }
+    }
+}
+
+async fn write_log_line<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    line: &Arc<LogLine>,
+) -> std::io::Result<()> {
+    let mut text = line.legacy_text();
+    text.push('\n');
+    writer.write_all(text.as_bytes()).await
+}

@@ -1,0 +1,108 @@
+//! Every command that talks to a running daemon.
+
+use crate::cli::{Args, Command};
+use crate::output;
+use std::process::ExitCode;
+use zinit_client::{Client, ClientError};
+
+/// Exit status for a daemon that cannot be reached.
+const EXIT_UNREACHABLE: u8 = 3;
+/// Exit status for a refused or failed operation.
+const EXIT_FAILED: u8 = 1;
+
+pub fn run(args: &Args) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("zinit: cannot start: {e}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    let client = Client::new(args.socket.clone());
+    match runtime.block_on(execute(&client, args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Client(e)) => {
+            eprintln!("zinit: {e}");
+            ExitCode::from(if e.is_unreachable() {
+                EXIT_UNREACHABLE
+            } else {
+                EXIT_FAILED
+            })
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("zinit: {message}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+enum Failure {
+    Client(ClientError),
+    Other(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Failure::Client(e)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Other(e)
+    }
+}
+
+async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
+    let json = args.json;
+    match &args.command {
+        Command::Init(_) => unreachable_init()?,
+        Command::List => output::print(&client.list().await?, json)?,
+        Command::Status { name } => output::print(&client.status(name).await?, json)?,
+        Command::Start { name } => client.start(name).await?,
+        Command::Stop { name } => client.stop(name).await?,
+        Command::Restart { name } => client.restart(name).await?,
+        Command::Monitor { name } => client.monitor(name).await?,
+        Command::Forget { name } => client.forget(name).await?,
+        Command::Kill { name, signal } => client.kill(name, signal).await?,
+        Command::Stats { name } => output::print(&client.stats(name).await?, json)?,
+        Command::Shutdown => client.shutdown().await?,
+        Command::Reboot => client.reboot().await?,
+        Command::Log { snapshot, name } => follow_logs(client, !snapshot, name.as_deref()).await?,
+    }
+    Ok(())
+}
+
+/// `main` sends `init` elsewhere; reaching here is a programming error
+/// reported as a failure rather than a panic.
+fn unreachable_init() -> Result<(), Failure> {
+    Err(Failure::Other("init is not a client command".to_owned()))
+}
+
+/// Print log lines (of one service, if named) until the daemon closes the
+/// stream, or Ctrl-C.
+async fn follow_logs(client: &Client, follow: bool, name: Option<&str>) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut lines = client.logs(follow).await?;
+    let mut stdout = std::io::stdout();
+    loop {
+        let next = tokio::select! {
+            next = lines.next_line() => next?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let Some(line) = next else {
+            return Ok(());
+        };
+        let wanted = match name {
+            None => true,
+            Some(n) => zinit_client::log_line_service(&line) == Some(n),
+        };
+        if wanted && writeln!(stdout, "{line}").is_err() {
+            // stdout closed (e.g. `| head`): stop quietly.
+            return Ok(());
+        }
+    }
+}
