@@ -1,7 +1,7 @@
 //! Diagnostics: one problem of one service file, with its position.
 //!
 //! Lowering never stops at the first problem; it pushes every one into a
-//! [`Diags`] collector and the caller gets them all, sorted by position.
+//! `Diags` collector and the caller gets them all, sorted by position.
 //! This module only formats and collects; it decides nothing about YAML.
 
 use std::fmt;

@@ -472,3 +472,39 @@ fn json_view_types_plain_scalars_only() {
         json!({"bogus": 1})
     );
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Text made of YAML's structural characters and a few words.
+    fn yamlish() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("exec: x\n".to_owned()),
+            Just("after:\n".to_owned()),
+            Just("- ".to_owned()),
+            Just("  ".to_owned()),
+            Just("\n".to_owned()),
+            Just(": ".to_owned()),
+            Just("&a ".to_owned()),
+            Just("*a".to_owned()),
+            Just("---\n".to_owned()),
+            Just("? ".to_owned()),
+            "[\\[\\]{},:'\"#|>!%@`\\\\ ~-]".prop_map(|s| s),
+            "[a-z0-9.]{1,6}".prop_map(|s| s),
+        ];
+        prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+        #[test]
+        fn parse_service_is_total(text in yamlish()) {
+            match parse_service("f.yaml", &text) {
+                Ok(parsed) => prop_assert!(parsed.warnings.iter().all(|d| !d.is_error())),
+                Err(diags) => prop_assert!(diags.iter().any(Diagnostic::is_error)),
+            }
+            let _ = service_file_to_json("f.yaml", &text);
+        }
+    }
+}
