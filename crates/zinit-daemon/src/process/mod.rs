@@ -1,1 +1,44 @@
-//! (in progress)
+//! The process edge: spawning children, the one reaper, and signalling.
+//!
+//! Invariants this module keeps (see the submodules for how):
+//!
+//! - **Only the reaper waits.** [`reaper`] is the only code in the project
+//!   that calls `wait*`. Nothing else may, not even `std::process::Command`
+//!   or `tokio::process` (they wait on their own children and would race it).
+//! - **Every child is known before it can be reaped.** [`spawn`] holds the
+//!   process table lock from just before `fork` until the new pid is
+//!   registered, and the reaper takes the same lock before it reaps.
+//! - **A pid is only signalled while it is still ours.** The reaper peeks at
+//!   an exited child with `WNOWAIT` and reaps it under the table lock;
+//!   [`signal`] sends under that lock and only to registered pids, so the
+//!   pid cannot have been recycled (promise 4).
+//! - **Children start clean** (promise 8): own session and group, default
+//!   signal dispositions, empty mask, stdin on /dev/null, only fds 0-2, the
+//!   given environment and directory.
+//!
+//! This module must not decide policy: when to restart, which signal to send
+//! or how long to wait belongs to the supervisor.
+
+mod child;
+mod fds;
+mod reaper;
+mod resolve;
+mod spawn;
+mod table;
+
+#[cfg(test)]
+mod tests;
+
+pub use fds::mark_inherited_fds_cloexec;
+pub use reaper::start_reaper;
+pub use spawn::{spawn, Output, SpawnError, SpawnRequest, Spawned};
+pub use table::{kill_group_remnants, signal, Delivery, Scope, SignalError};
+
+use zinit_core::exit::ExitStatus;
+
+/// One child's end, sent by the reaper to the channel given at spawn time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reaped {
+    pub pid: i32,
+    pub status: ExitStatus,
+}

@@ -1,0 +1,196 @@
+//! What runs in the forked child between `fork` and `execve`, and the
+//! report it leaves behind when a step fails.
+//!
+//! zinit is multi-threaded, so after `fork` the child may only call
+//! async-signal-safe functions: no allocation, no locks, no `tracing`, no
+//! nix helpers that allocate. Everything the child needs is built by the
+//! parent beforehand ([`Plan`]); here only raw `libc` calls run. On failure
+//! the child writes `[step, errno]` to the close-on-exec report pipe and
+//! `_exit(127)`s; if exec succeeds the pipe closes with nothing written.
+
+use std::ffi::{c_char, CStr};
+use std::os::fd::RawFd;
+
+/// The step of the child set-up that failed, as written to the report pipe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub(super) enum Step {
+    Setsid = 1,
+    Signals = 2,
+    Stdio = 3,
+    Chdir = 4,
+    Exec = 5,
+}
+
+impl Step {
+    pub(super) fn from_raw(raw: i32) -> Option<Step> {
+        [
+            Step::Setsid,
+            Step::Signals,
+            Step::Stdio,
+            Step::Chdir,
+            Step::Exec,
+        ]
+        .into_iter()
+        .find(|s| *s as i32 == raw)
+    }
+}
+
+/// The size of a failure report: step and errno, native-endian i32s.
+pub(super) const REPORT_LEN: usize = 8;
+
+/// Decode a report written by [`fail`].
+pub(super) fn decode_report(bytes: [u8; REPORT_LEN]) -> (Option<Step>, i32) {
+    let [a, b, c, d, e, f, g, h] = bytes;
+    let step = Step::from_raw(i32::from_ne_bytes([a, b, c, d]));
+    (step, i32::from_ne_bytes([e, f, g, h]))
+}
+
+/// Everything the child needs, prepared before `fork`. The pointers point
+/// into `CString`s and arrays owned by the parent's stack frame, which the
+/// child's copy of memory keeps intact.
+pub(super) struct Plan<'a> {
+    pub program: &'a CStr,
+    /// NULL-terminated.
+    pub argv: &'a [*const c_char],
+    /// NULL-terminated.
+    pub envp: &'a [*const c_char],
+    pub dir: &'a CStr,
+    /// Opened on /dev/null.
+    pub stdin: RawFd,
+    /// `None`: keep (inherit) zinit's own fd 1 / fd 2.
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
+    /// The write end of the report pipe.
+    pub report: RawFd,
+}
+
+/// Set up the child and exec. Never returns.
+///
+/// # Safety
+/// Must only be called in the child right after `fork`, with `plan` built
+/// by the parent (all fds valid and >= 3, arrays NULL-terminated).
+pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
+    // SAFETY (whole function): only async-signal-safe libc calls on memory
+    // the parent prepared and fds it opened.
+    unsafe {
+        if libc::setsid() == -1 {
+            fail(plan.report, Step::Setsid);
+        }
+        if !reset_signals() {
+            fail(plan.report, Step::Signals);
+        }
+        if !place_stdio(plan) {
+            fail(plan.report, Step::Stdio);
+        }
+        // Whatever another thread opened without O_CLOEXEC while we forked
+        // must not reach the service either. Failure means an old kernel;
+        // everything zinit opens is close-on-exec anyway.
+        super::fds::close_range_cloexec(3);
+        if libc::chdir(plan.dir.as_ptr()) == -1 {
+            fail(plan.report, Step::Chdir);
+        }
+        libc::execve(
+            plan.program.as_ptr(),
+            plan.argv.as_ptr(),
+            plan.envp.as_ptr(),
+        );
+        fail(plan.report, Step::Exec)
+    }
+}
+
+/// Default disposition for every signal (1..=64 but KILL and STOP) and an
+/// empty mask. Raw system calls, because glibc refuses to touch its
+/// reserved signals 32 and 33, and an inherited SIG_IGN or block on them
+/// would survive exec.
+unsafe fn reset_signals() -> bool {
+    // An all-zero kernel `struct sigaction` is SIG_DFL (0) with no flags and
+    // an empty mask on every Linux layout (with or without sa_restorer), so
+    // this buffer is valid whatever the architecture's field order.
+    let default = [0u64; 4];
+    let empty_mask: u64 = 0;
+    // SAFETY: rt_sigaction and rt_sigprocmask read only the buffers above
+    // and are async-signal-safe; the set size is the kernel's 64 signals.
+    unsafe {
+        for sig in 1..=64 {
+            if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+                continue;
+            }
+            let rc = libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                default.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                SIGSET_SIZE,
+            );
+            if rc == -1 && sig < 32 {
+                return false;
+            }
+        }
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty_mask as *const u64,
+            std::ptr::null_mut::<u64>(),
+            SIGSET_SIZE,
+        ) == 0
+    }
+}
+
+/// The kernel's signal set size (64 signals) on the architectures zinit
+/// supports (x86, arm, riscv).
+const SIGSET_SIZE: usize = std::mem::size_of::<u64>();
+
+/// stdin from /dev/null, stdout/stderr per plan. `dup2` clears
+/// close-on-exec on the new fd; inherited 1 and 2 have it cleared
+/// explicitly in case zinit's own were opened with it.
+unsafe fn place_stdio(plan: &Plan<'_>) -> bool {
+    // SAFETY: dup2/fcntl on fds the parent validated; async-signal-safe.
+    unsafe {
+        if libc::dup2(plan.stdin, 0) == -1 {
+            return false;
+        }
+        for (source, target) in [(plan.stdout, 1), (plan.stderr, 2)] {
+            match source {
+                Some(fd) => {
+                    if libc::dup2(fd, target) == -1 {
+                        return false;
+                    }
+                }
+                None => {
+                    // A closed fd 1/2 (EBADF) is left closed.
+                    libc::fcntl(target, libc::F_SETFD, 0);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Report `step` with the current errno and exit.
+unsafe fn fail(report: RawFd, step: Step) -> ! {
+    // SAFETY: reading errno, write(2) and _exit(2) are async-signal-safe.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let mut bytes = [0u8; REPORT_LEN];
+        bytes[..4].copy_from_slice(&(step as i32).to_ne_bytes());
+        bytes[4..].copy_from_slice(&errno.to_ne_bytes());
+        // A pipe write this small is atomic; nothing to do if it fails.
+        libc::write(report, bytes.as_ptr().cast(), REPORT_LEN);
+        libc::_exit(127)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_round_trip() {
+        let mut bytes = [0u8; REPORT_LEN];
+        bytes[..4].copy_from_slice(&(Step::Chdir as i32).to_ne_bytes());
+        bytes[4..].copy_from_slice(&libc::ENOENT.to_ne_bytes());
+        assert_eq!(decode_report(bytes), (Some(Step::Chdir), libc::ENOENT));
+        assert_eq!(Step::from_raw(0), None);
+    }
+}
