@@ -102,6 +102,9 @@ mod tests {
         assert_eq!(ServiceName::new("a\0b"), Err(NameError::Forbidden('\0')));
         assert_eq!(ServiceName::new("a\nb"), Err(NameError::Forbidden('\n')));
         assert_eq!(ServiceName::new("a b"), Err(NameError::Forbidden(' ')));
-        assert_eq!(ServiceName::new(&"x".repeat(10_000)), Err(NameError::TooLong));
+        assert_eq!(
+            ServiceName::new(&"x".repeat(10_000)),
+            Err(NameError::TooLong)
+        );
     }
 }

@@ -115,7 +115,15 @@ mod tests {
 
     #[test]
     fn parses_names_case_insensitively() {
-        for raw in ["SIGTERM", "sigterm", "SigTerm", "TERM", "term", "15", " SIGTERM "] {
+        for raw in [
+            "SIGTERM",
+            "sigterm",
+            "SigTerm",
+            "TERM",
+            "term",
+            "15",
+            " SIGTERM ",
+        ] {
             assert_eq!(raw.parse::<Signal>(), Ok(Signal::Term), "{raw}");
         }
         assert_eq!("sigint".parse::<Signal>(), Ok(Signal::Int));

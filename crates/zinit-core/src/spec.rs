@@ -159,6 +159,9 @@ mod tests {
         assert_eq!(c.argv, vec!["sh", "-c", "echo 'hi there'; sleep 1"]);
         assert_eq!(c.program(), "sh");
         assert_eq!(CommandLine::parse("   "), Err(CommandLineError::Empty));
-        assert_eq!(CommandLine::parse("echo \"x"), Err(CommandLineError::Unbalanced));
+        assert_eq!(
+            CommandLine::parse("echo \"x"),
+            Err(CommandLineError::Unbalanced)
+        );
     }
 }
