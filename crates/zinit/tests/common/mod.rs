@@ -1,0 +1,334 @@
+//! Harness for integration tests: a real `zinit init` on a private config
+//! directory and socket, a CLI runner, raw socket clients, and polling with
+//! deadlines (never fixed sleeps).
+//!
+//! Every service a test starts carries a marker variable (through the
+//! daemon's environment file), so the guard can find and kill anything
+//! that survives, by pid, even if the daemon itself misbehaves.
+#![allow(dead_code)] // each test binary uses a different part
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const ZINIT: &str = env!("CARGO_BIN_EXE_zinit");
+
+/// Generous: CI machines are small and shared.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Poll `check` until it returns `Some`, or panic after `DEADLINE`.
+pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > DEADLINE {
+            panic!("timed out after {DEADLINE:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Poll until `check` is true.
+pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    wait_for(what, || check().then_some(()))
+}
+
+/// A running `zinit init` for one test.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub marker: String,
+    child: Option<Child>,
+    pub stdout_path: PathBuf,
+}
+
+impl Daemon {
+    /// A daemon on an empty config directory; add services before `start`.
+    pub fn new() -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("services");
+        std::fs::create_dir(&config).expect("config dir");
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let marker = format!("zinit-test-{}-{n}", std::process::id());
+        std::fs::write(
+            dir.path().join("environment"),
+            format!("ZINIT_TEST_MARKER={marker}\n"),
+        )
+        .expect("environment file");
+        Daemon {
+            socket: dir.path().join("zinit.sock"),
+            stdout_path: dir.path().join("zinit.out"),
+            config,
+            marker,
+            dir,
+            child: None,
+        }
+    }
+
+    /// Write `<name>.yaml` into the config directory.
+    pub fn service(&self, name: &str, yaml: &str) -> &Daemon {
+        std::fs::write(self.config.join(format!("{name}.yaml")), yaml).expect("service file");
+        self
+    }
+
+    /// A path inside the test's private directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Start `zinit init` and wait until its socket answers.
+    pub fn start(mut self) -> Daemon {
+        self.spawn_init(&[]);
+        let socket = self.socket.clone();
+        wait_until("the control socket", || {
+            UnixStream::connect(&socket).is_ok()
+        });
+        self
+    }
+
+    /// Start `zinit init` with extra arguments, without waiting.
+    pub fn spawn_init(&mut self, extra: &[&str]) {
+        let out = std::fs::File::create(&self.stdout_path).expect("stdout file");
+        let err = out.try_clone().expect("stderr file");
+        let child = Command::new(ZINIT)
+            .arg("-s")
+            .arg(&self.socket)
+            .arg("init")
+            .arg("-c")
+            .arg(&self.config)
+            .arg("--env-file")
+            .arg(self.dir.path().join("environment"))
+            .args(extra)
+            .env("ZINIT_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn zinit init");
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).expect("daemon started")
+    }
+
+    /// The daemon's own output so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    /// Run the CLI against this daemon.
+    pub fn zinit(&self, args: &[&str]) -> Output {
+        Command::new(ZINIT)
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run zinit")
+    }
+
+    /// Run the CLI, require success, return stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.zinit(args);
+        assert!(
+            out.status.success(),
+            "zinit {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.output()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One legacy command; the decoded JSON reply.
+    pub fn legacy(&self, line: &str) -> Value {
+        let reply = self.raw(&format!("{line}\n"));
+        serde_json::from_str(reply.trim()).unwrap_or_else(|e| panic!("bad reply {reply:?}: {e}"))
+    }
+
+    /// Send raw bytes, read until the daemon closes.
+    pub fn raw(&self, bytes: &str) -> String {
+        let mut stream = UnixStream::connect(&self.socket).expect("connect");
+        stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("read timeout");
+        stream.write_all(bytes.as_bytes()).expect("write");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("read reply");
+        reply
+    }
+
+    /// A JSON-RPC call on a fresh connection; the decoded response.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let mut conn = RpcConnection::open(&self.socket);
+        conn.call(method, params)
+    }
+
+    /// `status NAME` over the legacy protocol: (state, pid).
+    pub fn state(&self, name: &str) -> (String, u64) {
+        let reply = self.legacy(&format!("status {name}"));
+        assert_eq!(reply["state"], "ok", "status {name}: {reply}");
+        let body = &reply["body"];
+        (
+            body["state"].as_str().unwrap_or_default().to_owned(),
+            body["pid"].as_u64().unwrap_or(0),
+        )
+    }
+
+    /// Wait until a service's state satisfies `check`; returns (state, pid).
+    pub fn wait_state(&self, name: &str, check: impl Fn(&str) -> bool) -> (String, u64) {
+        wait_for(&format!("state of {name}"), || {
+            let (state, pid) = self.state(name);
+            check(&state).then_some((state, pid))
+        })
+    }
+
+    pub fn wait_running(&self, name: &str) -> u64 {
+        self.wait_state(name, |s| s == "Running").1
+    }
+
+    /// Pids of live processes started for this test (by the marker).
+    pub fn marked_processes(&self) -> Vec<i32> {
+        marked_processes(&self.marker)
+    }
+
+    /// Send SIGTERM to the daemon and wait for it to exit; its status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("daemon started");
+        signal(child.id() as i32, libc::SIGTERM);
+        wait_for("zinit to exit", || child.try_wait().ok().flatten())
+    }
+
+    /// Wait for the daemon to exit by itself.
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("daemon started");
+        wait_for("zinit to exit", || child.try_wait().ok().flatten())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if child.try_wait().ok().flatten().is_none() {
+                signal(child.id() as i32, libc::SIGTERM);
+                let start = Instant::now();
+                while child.try_wait().ok().flatten().is_none() {
+                    if start.elapsed() > DEADLINE {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        // Whatever survived is a bug the test may already report; never
+        // leave it running.
+        for pid in marked_processes(&self.marker) {
+            signal(pid, libc::SIGKILL);
+        }
+    }
+}
+
+pub fn signal(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe {
+        libc::kill(pid, sig);
+    }
+}
+
+/// Live (non-zombie) processes whose environment holds the marker.
+pub fn marked_processes(marker: &str) -> Vec<i32> {
+    let needle = format!("ZINIT_TEST_MARKER={marker}");
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let matches = environ
+            .split(|b| *b == 0)
+            .any(|var| var == needle.as_bytes());
+        if matches && process_state(pid).is_some_and(|s| s != 'Z') {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// The one-letter state of a process (R, S, Z, ...), if it exists.
+pub fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    after_name.trim_start().chars().next()
+}
+
+pub fn alive(pid: i32) -> bool {
+    process_state(pid).is_some_and(|s| s != 'Z')
+}
+
+/// A persistent JSON-RPC connection.
+pub struct RpcConnection {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    next_id: u64,
+}
+
+impl RpcConnection {
+    pub fn open(socket: &Path) -> RpcConnection {
+        let stream = UnixStream::connect(socket).expect("connect");
+        stream
+            .set_read_timeout(Some(DEADLINE))
+            .expect("read timeout");
+        RpcConnection {
+            writer: stream.try_clone().expect("clone"),
+            reader: BufReader::new(stream),
+            next_id: 1,
+        }
+    }
+
+    /// Send one line (a newline is added).
+    pub fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write");
+    }
+
+    /// Read one line (without the newline).
+    pub fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read");
+        line.trim_end().to_owned()
+    }
+
+    pub fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        self.send(&request.to_string());
+        let line = self.read_line();
+        let response: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("bad response {line:?}: {e}"));
+        assert_eq!(response["id"], id, "{response}");
+        response
+    }
+}
