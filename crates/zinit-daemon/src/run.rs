@@ -15,6 +15,10 @@ use zinit_core::supervisor::{Command, ShutdownMode};
 /// Bytes the log ring may hold, on top of its line limit.
 const LOG_RING_BYTES: usize = 16 << 20;
 
+/// How long requests under way at exit (the shutdown request itself, say)
+/// may take to write their answers.
+const REPLY_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How the daemon was configured on the command line.
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
@@ -45,19 +49,21 @@ pub async fn run(
     let (handle, done) = actor::start(logs.clone(), env);
     let api = Api::new(handle.clone(), config.config_dir.clone(), logs);
 
+    // Load before serving, so the first answer already shows every service;
+    // clients that connect meanwhile wait in the socket's backlog.
+    load_services(&handle, config.config_dir.clone()).await;
+
     let ControlSocket { listener, path, .. } = &socket;
     let server = match listener
         .try_clone()
         .and_then(tokio::net::UnixListener::from_std)
     {
-        Ok(listener) => Some(tokio::spawn(server::serve(listener, api))),
+        Ok(listener) => Some(server::start(listener, api)),
         Err(e) => {
             tracing::error!("cannot serve the control socket {}: {e}", path.display());
             None
         }
     };
-
-    load_services(&handle, config.config_dir.clone()).await;
 
     tokio::pin!(shutdown);
     tokio::pin!(done);
@@ -75,7 +81,7 @@ pub async fn run(
         }
     };
     if let Some(server) = server {
-        server.abort();
+        server.stop(REPLY_GRACE).await;
     }
     ControlSocket::remove_file(&socket.path, socket.inode());
     tracing::info!("zinit stopped");

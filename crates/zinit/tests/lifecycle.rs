@@ -54,3 +54,312 @@ fn services_start_in_dependency_order_and_stop_in_reverse() {
         d.marked_processes()
     );
 }
+
+/// Lines of a file, or none if it does not exist yet.
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_crashing_service_is_restarted_with_growing_delays() {
+    let d = Daemon::new();
+    let starts = d.path("starts");
+    d.service(
+        "crash",
+        &format!(
+            "exec: \"sh -c 'date +%s%N >> {}; exit 3'\"\n",
+            starts.display()
+        ),
+    );
+    let d = d.start();
+    wait_until("four starts", || lines(&starts).len() >= 4);
+    let (state, _) = d.state("crash");
+    assert!(
+        state == "Error(exited with code 3)" || state == "Running",
+        "{state}"
+    );
+    let stamps: Vec<u128> = lines(&starts).iter().map(|l| l.parse().unwrap()).collect();
+    let gaps_ms: Vec<u128> = stamps
+        .windows(2)
+        .map(|w| (w[1] - w[0]) / 1_000_000)
+        .collect();
+    // Lower bounds only: a slow machine can make gaps longer, never shorter.
+    for (gap, delay) in gaps_ms.iter().zip([250u128, 500, 1000]) {
+        assert!(*gap >= delay - 25, "gaps {gaps_ms:?} shorter than back-off");
+    }
+}
+
+#[test]
+fn stop_sends_the_stop_signal_and_kills_at_the_timeout() {
+    let d = Daemon::new();
+    let log = d.path("got");
+    d.service(
+        "polite",
+        &format!(
+            "exec: \"sh -c 'trap \\\"echo INT >> {} ; exit 0\\\" INT; while true; do sleep 0.05; done'\"\nsignal:\n  stop: sigint\n",
+            log.display()
+        ),
+    );
+    d.service(
+        "stubborn",
+        "exec: \"sh -c 'trap \\\"\\\" TERM; while true; do sleep 0.05; done'\"\nshutdown_timeout: 1\n",
+    );
+    let d = d.start();
+    let polite = d.wait_running("polite");
+    let stubborn = d.wait_running("stubborn");
+    d.ok(&["stop", "polite"]);
+    d.ok(&["stop", "stubborn"]);
+    let (state, pid) = d.wait_state("polite", |s| s == "Success");
+    assert_eq!((state.as_str(), pid), ("Success", 0));
+    assert_eq!(lines(&log), vec!["INT"]);
+    let (state, _) = d.wait_state("stubborn", |s| s != "Running");
+    assert_eq!(state, "Error(killed by signal SIGKILL)");
+    assert!(!alive(polite as i32) && !alive(stubborn as i32));
+    let status = d.ok(&["status", "stubborn"]);
+    assert!(status.contains("target: Down"), "{status}");
+}
+
+#[test]
+fn stop_reaches_the_whole_process_group() {
+    let d = Daemon::new();
+    d.service(
+        "family",
+        "exec: \"sh -c 'sleep 1000 & sleep 1000 & wait'\"\n",
+    );
+    let d = d.start();
+    d.wait_running("family");
+    wait_until("three processes", || d.marked_processes().len() == 3);
+    d.ok(&["stop", "family"]);
+    wait_until("the whole group to be gone", || {
+        d.marked_processes().is_empty()
+    });
+}
+
+#[test]
+fn restart_returns_after_the_old_process_is_gone() {
+    let d = Daemon::new();
+    d.service("web", "exec: \"sleep 1000\"\n");
+    let d = d.start();
+    let old = d.wait_running("web");
+    d.ok(&["restart", "web"]);
+    assert!(
+        !alive(old as i32),
+        "old process {old} still alive after restart"
+    );
+    let (state, new) = d.wait_state("web", |s| s == "Running");
+    assert_eq!(state, "Running");
+    assert_ne!(new, old);
+    assert_ne!(new, 0);
+}
+
+#[test]
+fn a_missing_executable_is_failure_and_others_still_run() {
+    let d = Daemon::new();
+    d.service("ghost", "exec: \"/nonexistent/bin/ghost --flag\"\n");
+    d.service("fine", "exec: \"sleep 1000\"\n");
+    let d = d.start();
+    d.wait_running("fine");
+    let (state, pid) = d.wait_state("ghost", |s| s.starts_with("Failure"));
+    assert_eq!(pid, 0);
+    assert!(state.contains("/nonexistent/bin/ghost"), "{state}");
+}
+
+#[test]
+fn the_test_command_gates_running_and_dependents() {
+    let d = Daemon::new();
+    let ready = d.path("ready");
+    d.service(
+        "db",
+        &format!(
+            "exec: \"sleep 1000\"\ntest: \"test -e {}\"\ntest_interval: 50ms\n",
+            ready.display()
+        ),
+    );
+    d.service("app", "exec: \"sleep 1000\"\nafter: [db]\n");
+    d.service(
+        "broken",
+        "exec: \"sleep 1000\"\ntest: \"/nonexistent/check\"\n",
+    );
+    let d = d.start();
+    d.wait_state("db", |s| s == "Spawned");
+    let (state, pid) = d.state("app");
+    assert_eq!((state.as_str(), pid), ("Blocked", 0));
+    let status = d.legacy("status app");
+    assert_eq!(status["body"]["after"]["db"], "Spawned");
+    std::fs::write(&ready, "").unwrap();
+    d.wait_running("db");
+    d.wait_running("app");
+    let (state, pid) = d.wait_state("broken", |s| s.starts_with("TestFailure"));
+    assert!(state.contains("/nonexistent/check"), "{state}");
+    assert_ne!(pid, 0, "the service itself keeps running");
+}
+
+#[test]
+fn cycles_are_blocked_and_named() {
+    let d = Daemon::new();
+    d.service("a", "exec: \"sleep 1000\"\nafter: [b]\n");
+    d.service("b", "exec: \"sleep 1000\"\nafter: [a]\n");
+    d.service("c", "exec: \"sleep 1000\"\n");
+    let d = d.start();
+    d.wait_running("c");
+    for name in ["a", "b"] {
+        let status = d.legacy(&format!("status {name}"));
+        assert_eq!(status["body"]["state"], "Blocked", "{status}");
+        assert_eq!(
+            status["body"]["reason"], "dependency cycle: a -> b -> a",
+            "{status}"
+        );
+    }
+    wait_until("the cycle in the daemon log", || {
+        d.output().contains("dependency cycle: a -> b -> a")
+    });
+}
+
+#[test]
+fn a_missing_dependency_blocks_until_it_is_monitored() {
+    let d = Daemon::new();
+    d.service("app", "exec: \"sleep 1000\"\nafter: [db]\n");
+    let d = d.start();
+    d.wait_state("app", |s| s == "Blocked");
+    let status = d.legacy("status app");
+    assert_eq!(status["body"]["after"]["db"], "Unknown");
+    assert_eq!(status["body"]["reason"], "waiting for db (not monitored)");
+    d.service("db", "exec: \"sleep 1000\"\n");
+    d.ok(&["monitor", "db"]);
+    d.wait_running("db");
+    d.wait_running("app");
+}
+
+#[test]
+fn oneshots_run_once() {
+    let d = Daemon::new();
+    let runs = d.path("runs");
+    d.service(
+        "once",
+        &format!(
+            "exec: \"sh -c 'echo run >> {}'\"\noneshot: true\n",
+            runs.display()
+        ),
+    );
+    d.service("after-once", "exec: \"sleep 1000\"\nafter: [once]\n");
+    let d = d.start();
+    d.wait_running("after-once");
+    assert_eq!(d.state("once"), ("Success".to_owned(), 0));
+    // A second look later: still exactly one run.
+    d.ok(&["start", "after-once"]);
+    assert_eq!(lines(&runs), vec!["run"]);
+}
+
+#[test]
+fn the_environment_merges_daemon_file_and_service_values() {
+    let d = Daemon::new();
+    let out = d.path("env");
+    std::fs::write(
+        d.path("environment"),
+        format!(
+            "ZINIT_TEST_MARKER={}\n# a comment\nFROM_FILE=file\nOVERRIDDEN=file\n",
+            d.marker
+        ),
+    )
+    .unwrap();
+    d.service(
+        "printer",
+        &format!(
+            "exec: \"sh -c 'echo $FROM_FILE $OVERRIDDEN $OWN $PWD > {}; exec sleep 1000'\"\nenv:\n  OVERRIDDEN: service\n  OWN: 42\ndir: {}\n",
+            out.display(),
+            d.dir.path().display()
+        ),
+    );
+    let d = d.start();
+    wait_until("the service to write its environment", || {
+        lines(&out).len() == 1
+    });
+    assert_eq!(
+        lines(&out),
+        vec![format!("file service 42 {}", d.dir.path().display())]
+    );
+}
+
+#[test]
+fn services_start_clean() {
+    use std::os::unix::process::CommandExt;
+    let mut d = Daemon::new();
+    let out = d.path("hygiene");
+    d.service(
+        "probe",
+        &format!(
+            "exec: \"sh -c 'grep -E \\\"^(SigBlk|SigIgn)\\\" /proc/self/status > {o}; ls /proc/self/fd >> {o}; echo $$ $(cut -d\\\" \\\" -f5,6 /proc/$$/stat) >> {o}; exec sleep 1000'\"\nlog: null\n",
+            o = out.display()
+        ),
+    );
+    // zinit itself inherits a stray fd (7) and blocked/ignored signals;
+    // none of it may reach a service.
+    let stray = std::fs::File::open("/dev/null").unwrap();
+    let stray_fd = std::os::unix::io::AsRawFd::as_raw_fd(&stray);
+    let mut command = std::process::Command::new(ZINIT);
+    unsafe {
+        command.pre_exec(move || {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            libc::dup2(stray_fd, 7);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    d.spawn_init_with(command, &[]);
+    let socket = d.socket.clone();
+    wait_until("the control socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    let pid = d.wait_running("probe");
+    wait_until("the report", || lines(&out).len() >= 7);
+    let report = lines(&out);
+    assert_eq!(report[0], "SigBlk:\t0000000000000000");
+    assert_eq!(report[1], "SigIgn:\t0000000000000000");
+    // 0, 1, 2 and the fd `ls` itself opened for /proc/self/fd.
+    assert_eq!(&report[2..5], ["0", "1", "2"]);
+    let ids: Vec<u64> = report
+        .last()
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert_eq!(ids, vec![pid, pid, pid], "own session and group");
+}
+
+#[test]
+fn log_modes_ring_null_and_stdout() {
+    let d = Daemon::new();
+    d.service(
+        "ring",
+        "exec: \"sh -c 'echo to-ring; echo err-ring >&2; exec sleep 1000'\"\n",
+    );
+    d.service(
+        "quiet",
+        "exec: \"sh -c 'echo to-null; exec sleep 1000'\"\nlog: none\n",
+    );
+    d.service(
+        "nulled",
+        "exec: \"sh -c 'echo to-null-too; exec sleep 1000'\"\nlog: null\n",
+    );
+    d.service(
+        "loud",
+        "exec: \"sh -c 'echo to-zinit-stdout; exec sleep 1000'\"\nlog: stdout\n",
+    );
+    let d = d.start();
+    wait_until("ring lines", || {
+        let logs = d.ok(&["log", "-s"]);
+        logs.contains("[+] ring: to-ring") && logs.contains("[-] ring: err-ring")
+    });
+    wait_until("stdout line", || d.output().contains("to-zinit-stdout"));
+    let logs = d.ok(&["log", "-s"]);
+    assert!(!logs.contains("to-null"), "{logs}");
+    assert!(!logs.contains("to-zinit-stdout"), "{logs}");
+}

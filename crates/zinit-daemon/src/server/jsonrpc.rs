@@ -3,7 +3,7 @@
 //! as notifications.
 
 use super::lines::{read_line, LineError};
-use super::MAX_REQUEST_LINE;
+use super::{InFlight, MAX_REQUEST_LINE};
 use crate::api::{Api, ApiError};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -29,6 +29,7 @@ pub async fn session<R, W>(
     mut reader: R,
     mut writer: W,
     api: &Api,
+    in_flight: &InFlight,
     first: Vec<u8>,
 ) -> std::io::Result<()>
 where
@@ -39,6 +40,7 @@ where
     let mut line = first;
     loop {
         if !line.iter().all(u8::is_ascii_whitespace) {
+            let _guard = in_flight.begin();
             let text = String::from_utf8_lossy(&line);
             if let Some(reply) = answer_frame(api, &text, &push_tx).await {
                 writer.write_all(reply.as_bytes()).await?;

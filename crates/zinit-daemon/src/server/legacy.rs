@@ -2,6 +2,7 @@
 //! streams text lines instead.
 
 use super::lines::{read_line, LineError};
+use super::InFlight;
 use crate::api::{Api, ApiError};
 use crate::logs::LogLine;
 use serde::Serialize;
@@ -13,11 +14,19 @@ use zinit_core::supervisor::ShutdownMode;
 use zinit_proto::legacy::{parse_command, reply_error, reply_ok, LegacyCommand};
 
 /// Answer one legacy command line.
-pub async fn serve<R, W>(reader: R, mut writer: W, api: &Api, line: &str) -> std::io::Result<()>
+pub async fn serve<R, W>(
+    reader: R,
+    mut writer: W,
+    api: &Api,
+    in_flight: &InFlight,
+    line: &str,
+) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
 {
+    // Counted until the reply is written; a log stream is not a request.
+    let guard = in_flight.begin();
     let command = match parse_command(line) {
         Ok(command) => command,
         Err(message) => return finish(&mut writer, reply_error(&message)).await,
@@ -34,7 +43,10 @@ where
         LegacyCommand::Stats(name) => answer(api.stats(&name).await),
         LegacyCommand::Shutdown => answer_null(api.shutdown(ShutdownMode::PowerOff).await),
         LegacyCommand::Reboot => answer_null(api.shutdown(ShutdownMode::Reboot).await),
-        LegacyCommand::Log { snapshot } => return stream_logs(reader, writer, api, snapshot).await,
+        LegacyCommand::Log { snapshot } => {
+            drop(guard);
+            return stream_logs(reader, writer, api, snapshot).await;
+        }
     };
     finish(&mut writer, reply).await
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Longest request line accepted, in bytes.
 pub const MAX_REQUEST_LINE: usize = 1 << 20;
@@ -25,8 +25,53 @@ pub const MAX_CONNECTIONS: usize = 512;
 /// How long a new connection may take to send its first line.
 const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Requests being answered right now, so a shutdown can let them finish
+/// writing their reply (the one that asked for the shutdown, above all).
+#[derive(Clone)]
+pub struct InFlight(Arc<Semaphore>);
+
+/// Upper bound on requests counted at once (far above MAX_CONNECTIONS).
+const IN_FLIGHT_SLOTS: u32 = 1 << 16;
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight(Arc::new(Semaphore::new(IN_FLIGHT_SLOTS as usize)))
+    }
+
+    /// Count a request until the returned guard is dropped.
+    pub fn begin(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.clone().try_acquire_owned().ok()
+    }
+
+    /// Wait until no request is being answered, or `grace` has passed.
+    pub async fn drain(&self, grace: Duration) {
+        let _ = tokio::time::timeout(grace, self.0.acquire_many(IN_FLIGHT_SLOTS)).await;
+    }
+}
+
+/// The running server.
+pub struct Server {
+    task: tokio::task::JoinHandle<()>,
+    in_flight: InFlight,
+}
+
+impl Server {
+    /// Stop accepting, then give requests under way `grace` to answer.
+    pub async fn stop(self, grace: Duration) {
+        self.task.abort();
+        self.in_flight.drain(grace).await;
+    }
+}
+
+/// Start serving connections on `listener`.
+pub fn start(listener: UnixListener, api: Api) -> Server {
+    let in_flight = InFlight::new();
+    let task = tokio::spawn(serve(listener, api, in_flight.clone()));
+    Server { task, in_flight }
+}
+
 /// Accept and serve connections until the task is dropped.
-pub async fn serve(listener: UnixListener, api: Api) {
+async fn serve(listener: UnixListener, api: Api, in_flight: InFlight) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else {
@@ -35,8 +80,9 @@ pub async fn serve(listener: UnixListener, api: Api) {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let api = api.clone();
+                let in_flight = in_flight.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection(stream, &api).await {
+                    if let Err(e) = connection(stream, &api, &in_flight).await {
                         tracing::debug!("control connection ended: {e}");
                     }
                     drop(permit);
@@ -51,7 +97,7 @@ pub async fn serve(listener: UnixListener, api: Api) {
     }
 }
 
-async fn connection(stream: UnixStream, api: &Api) -> std::io::Result<()> {
+async fn connection(stream: UnixStream, api: &Api, in_flight: &InFlight) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
@@ -76,9 +122,9 @@ async fn connection(stream: UnixStream, api: &Api) -> std::io::Result<()> {
     }
     let first = line.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if matches!(first, Some(b'{') | Some(b'[')) {
-        jsonrpc::session(reader, write, api, line).await
+        jsonrpc::session(reader, write, api, in_flight, line).await
     } else {
         let text = String::from_utf8_lossy(&line).into_owned();
-        legacy::serve(reader, write, api, &text).await
+        legacy::serve(reader, write, api, in_flight, &text).await
     }
 }

@@ -97,9 +97,15 @@ impl Daemon {
 
     /// Start `zinit init` with extra arguments, without waiting.
     pub fn spawn_init(&mut self, extra: &[&str]) {
+        self.spawn_init_with(Command::new(ZINIT), extra);
+    }
+
+    /// Start `zinit init` from `command` (a `Command::new(ZINIT)` carrying
+    /// pre-exec hooks or environment, but no arguments), without waiting.
+    pub fn spawn_init_with(&mut self, mut command: Command, extra: &[&str]) {
         let out = std::fs::File::create(&self.stdout_path).expect("stdout file");
         let err = out.try_clone().expect("stderr file");
-        let child = Command::new(ZINIT)
+        let child = command
             .arg("-s")
             .arg(&self.socket)
             .arg("init")
