@@ -32,6 +32,18 @@ impl Phase {
         matches!(self, Phase::Up { .. } | Phase::Stopping { .. })
     }
 
+    /// The phase's name, as `docs/state-machine.md` writes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Idle => "Idle",
+            Phase::Blocked => "Blocked",
+            Phase::BackingOff => "BackingOff",
+            Phase::Starting => "Starting",
+            Phase::Up { .. } => "Up",
+            Phase::Stopping { .. } => "Stopping",
+        }
+    }
+
     pub fn pid(&self) -> Option<Pid> {
         match self {
             Phase::Up { pid, .. } | Phase::Stopping { pid, .. } => Some(*pid),

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 mod harness;
 mod policy;
 mod property;
+mod table;
 
 use harness::Harness;
 

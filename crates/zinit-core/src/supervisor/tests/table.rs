@@ -1,0 +1,174 @@
+//! Replays every row of the transition table in docs/state-machine.md.
+
+use super::harness::{reply_to, signals, spawned};
+use super::*;
+
+const DOC: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../docs/state-machine.md"
+));
+
+struct Row {
+    phase: String,
+    input: String,
+    next: String,
+    reply: String,
+    effects: String,
+}
+
+fn rows() -> Vec<Row> {
+    let begin = DOC
+        .find("<!-- transitions:begin -->")
+        .expect("begin marker");
+    let end = DOC.find("<!-- transitions:end -->").expect("end marker");
+    DOC[begin..end]
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| phase") && !l.starts_with("|---"))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect();
+            assert_eq!(cells.len(), 5, "bad row: {l}");
+            Row {
+                phase: cells[0].clone(),
+                input: cells[1].clone(),
+                next: cells[2].clone(),
+                reply: cells[3].clone(),
+                effects: cells[4].clone(),
+            }
+        })
+        .collect()
+}
+
+/// A harness with service `s` put into `phase`.
+fn in_phase(phase: &str) -> Harness {
+    let mut h = Harness::new();
+    match phase {
+        "Idle" => {
+            h.monitor("s", spec("s"));
+            h.call(Command::Stop(name("s"))).unwrap();
+            let pid = h.pid("s");
+            h.exit(pid, ExitStatus::Signaled(15));
+        }
+        "Blocked" => h.monitor("s", after(spec("s"), &["d"])),
+        "BackingOff" => {
+            h.monitor("s", spec("s"));
+            let pid = h.pid("s");
+            h.exit(pid, ExitStatus::Code(1));
+        }
+        "Up" => h.monitor("s", spec("s")),
+        "Stopping" => {
+            h.monitor("s", spec("s"));
+            h.call(Command::Stop(name("s"))).unwrap();
+        }
+        other => panic!("no recipe for phase {other}"),
+    }
+    assert_eq!(h.view("s").phase.name(), phase, "recipe for {phase}");
+    h
+}
+
+fn apply(h: &mut Harness, input: &str) -> (Option<Result<(), CommandError>>, Vec<Effect>) {
+    let s = name("s");
+    let command = |h: &mut Harness, c| {
+        let (reply, effects) = h.command(c);
+        (reply_to(&effects, reply), effects)
+    };
+    match input {
+        "start" => command(h, Command::Start(s)),
+        "stop" => command(h, Command::Stop(s)),
+        "restart" => command(h, Command::Restart(s)),
+        "kill" => command(h, Command::Kill(s, crate::signal::Signal::Usr1)),
+        "forget" => command(h, Command::Forget(s)),
+        "exit" => {
+            let pid = h.pid("s");
+            (None, h.exit(pid, ExitStatus::Code(1)))
+        }
+        "timer" => (None, h.advance(Duration::from_secs(3600))),
+        "deps-ready" => {
+            let (reply, effects) = h.command(Command::Monitor {
+                name: name("d"),
+                spec: Arc::new(spec("d")),
+            });
+            (reply_to(&effects, reply), effects)
+        }
+        other => panic!("unknown input {other}"),
+    }
+}
+
+fn describe(effects: &[Effect], pid_before: Option<Pid>) -> String {
+    let spawns = spawned(effects).iter().filter(|n| *n == "s").count();
+    let sent = signals(effects);
+    let timers = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::SetTimer { service, .. } if service.as_str() == "s"))
+        .count();
+    let remnants = effects
+        .iter()
+        .any(|e| matches!(e, Effect::KillGroupRemnants { .. }));
+    let mut parts = Vec::new();
+    if spawns > 0 {
+        parts.push("spawn".to_owned());
+    }
+    for (pid, signal, scope) in sent {
+        assert_eq!(Some(pid), pid_before, "signal to a pid that is not s's");
+        parts.push(match (signal, scope) {
+            (crate::signal::Signal::Kill, SignalScope::Group) => "SIGKILL to group".to_owned(),
+            (_, SignalScope::Group) => "stop signal to group".to_owned(),
+            (_, SignalScope::Process) => "signal to process".to_owned(),
+        });
+    }
+    if remnants {
+        parts.push("SIGKILL to what is left of the group".to_owned());
+    }
+    if timers > 0 {
+        parts.push(if parts.iter().any(|p| p == "stop signal to group") {
+            "SIGKILL timer".to_owned()
+        } else {
+            "restart timer".to_owned()
+        });
+    }
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+#[test]
+fn the_documented_table_is_what_the_code_does() {
+    let rows = rows();
+    assert!(rows.len() >= 30, "table went missing: {} rows", rows.len());
+    for row in rows {
+        let mut h = in_phase(&row.phase);
+        let pid_before = h.pid_of("s", RunKind::Main);
+        let (reply, effects) = apply(&mut h, &row.input);
+        let what = format!("{} --{}-->", row.phase, row.input);
+
+        let next = if h.sup.snapshot().services.contains_key("s") {
+            h.view("s").phase.name().to_owned()
+        } else {
+            "(removed)".to_owned()
+        };
+        assert_eq!(next, row.next, "{what} next phase");
+
+        let reply_text = match reply {
+            None if row.reply == "(deferred)" => "(deferred)".to_owned(),
+            None => "(none)".to_owned(),
+            Some(Ok(())) => "—".to_owned(),
+            Some(Err(CommandError::IsDown(_))) => "is down".to_owned(),
+            Some(Err(CommandError::IsUp(_))) => "is up".to_owned(),
+            Some(Err(e)) => e.to_string(),
+        };
+        let expected_reply = match row.input.as_str() {
+            // Not commands: nothing to answer.
+            "exit" | "timer" => "(none)".to_owned(),
+            _ => row.reply.clone(),
+        };
+        assert_eq!(reply_text, expected_reply, "{what} reply");
+
+        let documented = row.effects.split(" (").next().unwrap_or_default();
+        assert_eq!(describe(&effects, pid_before), documented, "{what} effects");
+    }
+}
