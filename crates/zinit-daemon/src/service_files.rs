@@ -87,7 +87,7 @@ pub fn create(
     if !content.is_object() {
         let message = format!(
             "content must be an object of service-file keys, found {}",
-            kind(content)
+            zinit_proto::jsonrpc::json_type(content)
         );
         return Err(invalid(name, vec![whole(&label, message)]));
     }
@@ -205,17 +205,6 @@ fn sync_dir(dir: &Path) -> Result<(), ServiceFileError> {
             path: dir.to_owned(),
             source,
         })
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn whole(file: &str, message: String) -> Diagnostic {

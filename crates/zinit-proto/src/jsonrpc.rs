@@ -23,7 +23,7 @@ mod params;
 mod tests;
 
 pub use method::Method;
-pub use params::Params;
+pub use params::{json_type, Params};
 
 use crate::errors::RpcError;
 use serde::ser::{SerializeStruct, Serializer};

@@ -82,27 +82,19 @@ impl Api {
     }
 
     pub async fn start(&self, name: &str) -> Result<(), ApiError> {
-        let name = parse_name(name, "start")?;
-        self.command(Command::Start(name.clone()), &name, "start")
-            .await
+        self.by_name(name, "start", Command::Start).await
     }
 
     pub async fn stop(&self, name: &str) -> Result<(), ApiError> {
-        let name = parse_name(name, "stop")?;
-        self.command(Command::Stop(name.clone()), &name, "stop")
-            .await
+        self.by_name(name, "stop", Command::Stop).await
     }
 
     pub async fn restart(&self, name: &str) -> Result<(), ApiError> {
-        let name = parse_name(name, "restart")?;
-        self.command(Command::Restart(name.clone()), &name, "restart")
-            .await
+        self.by_name(name, "restart", Command::Restart).await
     }
 
     pub async fn forget(&self, name: &str) -> Result<(), ApiError> {
-        let name = parse_name(name, "forget")?;
-        self.command(Command::Forget(name.clone()), &name, "forget")
-            .await
+        self.by_name(name, "forget", Command::Forget).await
     }
 
     pub async fn kill(&self, name: &str, signal: &str) -> Result<(), ApiError> {
@@ -115,8 +107,7 @@ impl Api {
                 "kill",
             )
         })?;
-        self.command(Command::Kill(name.clone(), signal), &name, "kill")
-            .await
+        self.command(Command::Kill(name, signal), "kill").await
     }
 
     /// Load `<name>.yaml` from the config directory and supervise it.
@@ -139,7 +130,7 @@ impl Api {
             name: name.clone(),
             spec: Arc::new(loaded.spec),
         };
-        self.command(command, &name, "monitor").await
+        self.command(command, "monitor").await
     }
 
     pub async fn stats(&self, name: &str) -> Result<ServiceStats, ApiError> {
@@ -211,12 +202,18 @@ impl Api {
             .collect()
     }
 
-    async fn command(
+    /// A command that takes only a service name.
+    async fn by_name(
         &self,
-        command: Command,
-        _name: &ServiceName,
+        raw: &str,
         action: &'static str,
+        command: fn(ServiceName) -> Command,
     ) -> Result<(), ApiError> {
+        let name = parse_name(raw, action)?;
+        self.command(command(name), action).await
+    }
+
+    async fn command(&self, command: Command, action: &'static str) -> Result<(), ApiError> {
         self.actor.command(command).await.map_err(|e| match e {
             ActorError::Refused(refusal) => ApiError::refused(refusal, action),
             ActorError::Gone => ApiError::app(

@@ -127,7 +127,7 @@ fn mistyped(name: &str, expected: &str, got: &Value) -> RpcError {
 }
 
 /// The JSON type of a value, for messages.
-pub(crate) fn json_type(value: &Value) -> &'static str {
+pub fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
