@@ -68,12 +68,15 @@ pub async fn run(
     tokio::pin!(shutdown);
     tokio::pin!(done);
     let mode = tokio::select! {
-        mode = &mut done => mode.ok(),
-        () = &mut shutdown => None,
-    };
-    let mode = match mode {
-        Some(mode) => mode,
-        None => {
+        ended = &mut done => match ended {
+            Ok(mode) => mode,
+            Err(_) => {
+                // Only a bug can end the actor without a shutdown.
+                tracing::error!("the supervisor stopped unexpectedly; exiting");
+                ShutdownMode::Exit
+            }
+        },
+        () = &mut shutdown => {
             tracing::info!("shutdown requested by signal");
             // Refused only if a shutdown is already under way: fine.
             let _ = handle.command(Command::Shutdown(ShutdownMode::Exit)).await;
