@@ -52,6 +52,15 @@ impl ApiError {
         ApiError::app(code, refusal.to_string(), service, action)
     }
 
+    /// Name `name` as the service this error is about, unless it names one
+    /// already (a shutdown refusal names none, but the request did).
+    pub fn about(mut self, name: &ServiceName) -> ApiError {
+        if self.service.is_none() {
+            self.service = Some(name.to_string());
+        }
+        self
+    }
+
     pub fn not_found(name: &ServiceName, action: &'static str) -> ApiError {
         ApiError::refused(CommandError::NotFound(name.clone()), action)
     }

@@ -107,14 +107,15 @@ impl Api {
                 "kill",
             )
         })?;
-        self.command(Command::Kill(name, signal), "kill").await
+        self.command(Command::Kill(name.clone(), signal), &name, "kill")
+            .await
     }
 
     /// Load `<name>.yaml` from the config directory and supervise it.
     pub async fn monitor(&self, name: &str) -> Result<(), ApiError> {
         let name = parse_name(name, "monitor")?;
         let snapshot = self.actor.snapshot();
-        refuse_during_shutdown(&snapshot, "monitor")?;
+        refuse_during_shutdown(&snapshot, &name, "monitor")?;
         if snapshot.services.contains_key(&name) {
             let refusal = zinit_core::supervisor::CommandError::AlreadyMonitored(name.clone());
             return Err(ApiError::refused(refusal, "monitor"));
@@ -130,7 +131,7 @@ impl Api {
             name: name.clone(),
             spec: Arc::new(loaded.spec),
         };
-        self.command(command, "monitor").await
+        self.command(command, &name, "monitor").await
     }
 
     pub async fn stats(&self, name: &str) -> Result<ServiceStats, ApiError> {
@@ -210,16 +211,23 @@ impl Api {
         command: fn(ServiceName) -> Command,
     ) -> Result<(), ApiError> {
         let name = parse_name(raw, action)?;
-        self.command(command(name), action).await
+        self.command(command(name.clone()), &name, action).await
     }
 
-    async fn command(&self, command: Command, action: &'static str) -> Result<(), ApiError> {
+    /// Ask the actor; a refusal that names no service (shutting down) is
+    /// still about `name`, and says so in its data.
+    async fn command(
+        &self,
+        command: Command,
+        name: &ServiceName,
+        action: &'static str,
+    ) -> Result<(), ApiError> {
         self.actor.command(command).await.map_err(|e| match e {
-            ActorError::Refused(refusal) => ApiError::refused(refusal, action),
+            ActorError::Refused(refusal) => ApiError::refused(refusal, action).about(name),
             ActorError::Gone => ApiError::app(
                 ErrorCode::ShuttingDown,
                 "zinit is shutting down".to_owned(),
-                None,
+                Some(name),
                 action,
             ),
         })
@@ -231,10 +239,14 @@ pub fn parse_name(raw: &str, action: &'static str) -> Result<ServiceName, ApiErr
     ServiceName::new(raw).map_err(|e| ApiError::invalid_name(raw, e, action))
 }
 
-fn refuse_during_shutdown(snapshot: &Snapshot, action: &'static str) -> Result<(), ApiError> {
+fn refuse_during_shutdown(
+    snapshot: &Snapshot,
+    name: &ServiceName,
+    action: &'static str,
+) -> Result<(), ApiError> {
     if snapshot.shutting_down {
         let refusal = zinit_core::supervisor::CommandError::ShuttingDown;
-        return Err(ApiError::refused(refusal, action));
+        return Err(ApiError::refused(refusal, action).about(name));
     }
     Ok(())
 }
