@@ -54,11 +54,7 @@ where
                     Ok(true) => break,
                     Ok(false) | Err(LineError::Io(_)) => return Ok(()),
                     Err(LineError::TooLong) => {
-                        let error = RpcError::invalid_request(format!(
-                            "request line longer than {MAX_REQUEST_LINE} bytes"
-                        ));
-                        let reply = Response::error(Value::Null, error).to_line();
-                        writer.write_all(reply.as_bytes()).await?;
+                        writer.write_all(too_long_reply().as_bytes()).await?;
                         // The stream cannot be resynchronised: close it.
                         return writer.shutdown().await;
                     }
@@ -70,6 +66,14 @@ where
             }
         }
     }
+}
+
+/// The answer to a request line over [`MAX_REQUEST_LINE`]: -32600 with a
+/// null id (the request's own id was never read).
+pub fn too_long_reply() -> String {
+    let error =
+        RpcError::invalid_request(format!("request line longer than {MAX_REQUEST_LINE} bytes"));
+    Response::error(Value::Null, error).to_line()
 }
 
 /// The line to write for one received frame, if any.

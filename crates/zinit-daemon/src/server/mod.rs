@@ -111,8 +111,14 @@ async fn connection(stream: UnixStream, api: &Api, in_flight: &InFlight) -> std:
         match read {
             Err(_) | Ok(Ok(false)) | Ok(Err(LineError::Io(_))) => return Ok(()),
             Ok(Err(LineError::TooLong)) => {
-                let message = format!("request line longer than {MAX_REQUEST_LINE} bytes");
-                let reply = zinit_proto::legacy::reply_error(&message);
+                // What was read of the line still tells the protocol, and
+                // each client must get a refusal it can parse.
+                let reply = if speaks_jsonrpc(&line) {
+                    jsonrpc::too_long_reply()
+                } else {
+                    let message = format!("request line longer than {MAX_REQUEST_LINE} bytes");
+                    zinit_proto::legacy::reply_error(&message)
+                };
                 write.write_all(reply.as_bytes()).await?;
                 return write.shutdown().await;
             }
@@ -120,11 +126,17 @@ async fn connection(stream: UnixStream, api: &Api, in_flight: &InFlight) -> std:
             Ok(Ok(true)) => break,
         }
     }
-    let first = line.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    if matches!(first, Some(b'{') | Some(b'[')) {
+    if speaks_jsonrpc(&line) {
         jsonrpc::session(reader, write, api, in_flight, line).await
     } else {
         let text = String::from_utf8_lossy(&line).into_owned();
         legacy::serve(reader, write, api, in_flight, &text).await
     }
+}
+
+/// Whether a connection whose first line starts with `line` speaks
+/// JSON-RPC: its first non-blank byte is `{` or `[`.
+fn speaks_jsonrpc(line: &[u8]) -> bool {
+    let first = line.iter().find(|b| !b.is_ascii_whitespace());
+    matches!(first, Some(b'{') | Some(b'['))
 }
