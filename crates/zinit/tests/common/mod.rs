@@ -338,3 +338,14 @@ impl RpcConnection {
         response
     }
 }
+
+impl Daemon {
+    /// SIGKILL the daemon (by its pid) and reap it, leaving its socket file
+    /// behind as a crash would. Its services, if any, are orphaned; the
+    /// guard still finds and kills them by marker.
+    pub fn kill_daemon(&mut self) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("daemon started");
+        signal(child.id() as i32, libc::SIGKILL);
+        wait_for("zinit to die", || child.try_wait().ok().flatten())
+    }
+}
