@@ -232,10 +232,8 @@ impl Supervisor {
             return;
         };
         self.pids.insert(pid, (name.clone(), RunKind::Main));
-        self.effects.push(Effect::Log {
-            level: LogLevel::Info,
-            message: format!("service {name} started (pid {pid})"),
-        });
+        // The shell logs the start itself, before the service's output can
+        // reach the ring, so the marker always comes first.
         let wants_probe = !svc.spec.oneshot && svc.spec.test.is_some();
         svc.state = if svc.spec.oneshot || wants_probe {
             State::Spawned

@@ -194,6 +194,14 @@ impl Shell {
         };
         let result = match process::spawn(&request, &self.exits_tx) {
             Ok(spawned) => {
+                if kind == RunKind::Main {
+                    // Before the pipe readers start: the marker precedes
+                    // anything the service prints.
+                    self.daemon_log(
+                        LogLevel::Info,
+                        format!("service {service} started (pid {})", spawned.pid),
+                    );
+                }
                 let name: Arc<str> = Arc::from(service.as_str());
                 if let Some(fd) = spawned.stdout {
                     spawn_pipe_reader(self.logs.clone(), name.clone(), Stream::Stdout, fd);

@@ -9,21 +9,22 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
 use tokio::sync::broadcast::error::RecvError;
 use zinit_core::supervisor::ShutdownMode;
 use zinit_proto::legacy::{parse_command, reply_error, reply_ok, LegacyCommand};
 
 /// Answer one legacy command line.
-pub async fn serve<R, W>(
+pub async fn serve<R>(
     reader: R,
-    mut writer: W,
+    mut writer: OwnedWriteHalf,
     api: &Api,
     in_flight: &InFlight,
     line: &str,
 ) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
     // Counted until the reply is written; a log stream is not a request.
     let guard = in_flight.begin();
@@ -69,15 +70,14 @@ async fn finish<W: AsyncWrite + Unpin>(writer: &mut W, reply: String) -> std::io
 
 /// `log snapshot`: the buffer, then close. `log`: the buffer, then every
 /// new line until the client goes away.
-async fn stream_logs<R, W>(
+async fn stream_logs<R>(
     mut reader: R,
-    mut writer: W,
+    mut writer: OwnedWriteHalf,
     api: &Api,
     snapshot: bool,
 ) -> std::io::Result<()>
 where
     R: AsyncBufRead + Unpin,
-    W: AsyncWrite + Unpin,
 {
     let (backlog, mut follow) = api.logs().subscribe();
     for line in &backlog {
@@ -88,6 +88,11 @@ where
         return writer.shutdown().await;
     }
     let mut discard = Vec::new();
+    // A client may half-close after its command (`echo log | socat ...`) and
+    // still read: only a full close ends the stream, seen as a write error
+    // or, when no lines flow, as a hang-up found by a periodic check.
+    let mut reading = true;
+    let mut hangup_check = tokio::time::interval(HANGUP_CHECK);
     loop {
         tokio::select! {
             received = follow.recv() => match received {
@@ -101,11 +106,17 @@ where
                 }
                 Err(RecvError::Closed) => return writer.shutdown().await,
             },
-            // The client closing its side (or sending junk) ends the stream.
-            read = read_line(&mut reader, 4096, &mut discard) => match read {
+            read = read_line(&mut reader, 4096, &mut discard), if reading => match read {
                 Ok(true) => {}
-                Ok(false) | Err(LineError::TooLong) | Err(LineError::Io(_)) => return Ok(()),
+                Ok(false) if peer_hung_up(writer.as_ref()) => return Ok(()),
+                Ok(false) => reading = false,
+                Err(LineError::TooLong) | Err(LineError::Io(_)) => return Ok(()),
             },
+            _ = hangup_check.tick() => {
+                if peer_hung_up(writer.as_ref()) {
+                    return Ok(());
+                }
+            }
         }
     }
 }
@@ -117,4 +128,21 @@ async fn write_log_line<W: AsyncWrite + Unpin>(
     let mut text = line.legacy_text();
     text.push('\n');
     writer.write_all(text.as_bytes()).await
+}
+
+/// How often an idle log follower is checked for a closed connection.
+const HANGUP_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether the peer closed the connection completely (POLLHUP): a
+/// half-closed client (POLLRDHUP only) is still reading.
+fn peer_hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(_) => false,
+    }
 }

@@ -197,3 +197,29 @@ fn subscribed_logs_arrive_as_notifications() {
         "{seen:?}"
     );
 }
+
+#[test]
+fn a_half_closed_follower_keeps_receiving() {
+    let d = Daemon::new();
+    let trigger = d.path("trigger");
+    d.service(
+        "late",
+        &format!(
+            "exec: \"sh -c 'while [ ! -e {} ]; do sleep 0.02; done; echo after-half-close; exec sleep 1000'\"\n",
+            trigger.display()
+        ),
+    );
+    let d = d.start();
+    let pid = d.wait_running("late");
+    let started = format!("[+] zinit: service late started (pid {pid})");
+    // Like `echo log | socat - UNIX:...`: the command, then end of input.
+    let mut reader = follow(&d);
+    reader
+        .get_ref()
+        .shutdown(std::net::Shutdown::Write)
+        .unwrap();
+    read_until_line(&mut reader, &started);
+    std::fs::write(&trigger, "").unwrap();
+    let between = read_until_line(&mut reader, "[+] late: after-half-close");
+    assert!(between.is_empty(), "{between:?}");
+}
