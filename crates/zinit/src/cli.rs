@@ -5,8 +5,12 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 /// zinit: a process supervisor and PID 1.
+///
+/// Every command but `init` talks to a running zinit over its control
+/// socket. Exit status: 0 success, 1 refused or failed, 2 usage error,
+/// 3 zinit not reachable on the socket.
 #[derive(Debug, Parser)]
-#[command(name = "zinit", version, about, propagate_version = true)]
+#[command(name = "zinit", version, propagate_version = true)]
 pub struct Args {
     /// Path of the control socket (before the command: `zinit -s PATH list`).
     #[arg(
@@ -17,7 +21,7 @@ pub struct Args {
     )]
     pub socket: PathBuf,
 
-    /// Verbose (debug) logging.
+    /// Debug logging (for `init`; `ZINIT_LOG` overrides it).
     #[arg(short, long)]
     pub debug: bool,
 
@@ -36,19 +40,38 @@ pub enum Command {
     /// List every service and its state.
     List,
     /// Show one service's state, target, pid and dependencies.
-    Status { name: String },
+    Status {
+        /// Service name.
+        name: String,
+    },
     /// Set a service's target to Up and start it.
-    Start { name: String },
-    /// Set a service's target to Down and stop it.
-    Stop { name: String },
+    Start {
+        /// Service name.
+        name: String,
+    },
+    /// Set a service's target to Down and send it its stop signal.
+    Stop {
+        /// Service name.
+        name: String,
+    },
     /// Stop a service, wait until it is gone, and start it again.
-    Restart { name: String },
+    Restart {
+        /// Service name.
+        name: String,
+    },
     /// Load <name>.yaml from the config directory and supervise it.
-    Monitor { name: String },
+    Monitor {
+        /// Service name (the file name without `.yaml`).
+        name: String,
+    },
     /// Stop supervising a stopped service.
-    Forget { name: String },
-    /// Send a signal to a service's process.
+    Forget {
+        /// Service name.
+        name: String,
+    },
+    /// Send a signal to a service's main process.
     Kill {
+        /// Service name.
         name: String,
         /// Signal name (SIGTERM, sigterm, TERM) or number.
         #[arg(default_value = "SIGTERM")]
@@ -63,7 +86,10 @@ pub enum Command {
         name: Option<String>,
     },
     /// Memory and CPU of a service and its children.
-    Stats { name: String },
+    Stats {
+        /// Service name.
+        name: String,
+    },
     /// Stop every service in reverse dependency order and power off
     /// (or, when zinit is not PID 1, exit).
     Shutdown,

@@ -2,6 +2,7 @@
 
 use crate::cli::{Args, Command};
 use crate::output;
+use crate::signals;
 use std::process::ExitCode;
 use zinit_client::{Client, ClientError};
 
@@ -25,7 +26,7 @@ pub fn run(args: &Args) -> ExitCode {
     match runtime.block_on(execute(&client, args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(e)) => {
-            eprintln!("zinit: {e}");
+            eprintln!("zinit: {}", describe(&e));
             ExitCode::from(if e.is_unreachable() {
                 EXIT_UNREACHABLE
             } else {
@@ -36,6 +37,22 @@ pub fn run(args: &Args) -> ExitCode {
             eprintln!("zinit: {message}");
             ExitCode::from(EXIT_FAILED)
         }
+    }
+}
+
+/// The message for a client error. A socket we may not open is not a
+/// daemon that is not running: say so, rather than mislead.
+fn describe(error: &ClientError) -> String {
+    match error {
+        ClientError::Unreachable { socket, source }
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            format!(
+                "cannot connect to {}: permission denied (zinit may be running as another user)",
+                socket.display()
+            )
+        }
+        other => other.to_string(),
     }
 }
 
@@ -83,15 +100,18 @@ fn unreachable_init() -> Result<(), Failure> {
 }
 
 /// Print log lines (of one service, if named) until the daemon closes the
-/// stream, or Ctrl-C.
+/// stream, or SIGINT / SIGTERM (exit 0).
 async fn follow_logs(client: &Client, follow: bool, name: Option<&str>) -> Result<(), Failure> {
     use std::io::Write;
+    // Handlers first, so no interrupt is lost between two lines.
+    let interrupted = signals::termination();
+    tokio::pin!(interrupted);
     let mut lines = client.logs(follow).await?;
     let mut stdout = std::io::stdout();
     loop {
         let next = tokio::select! {
             next = lines.next_line() => next?,
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            () = &mut interrupted => return Ok(()),
         };
         let Some(line) = next else {
             return Ok(());
@@ -104,5 +124,31 @@ async fn follow_logs(client: &Client, follow: bool, name: Option<&str>) -> Resul
             // stdout closed (e.g. `| head`): stop quietly.
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unreachable(kind: std::io::ErrorKind) -> ClientError {
+        ClientError::Unreachable {
+            socket: "/run/z.sock".into(),
+            source: std::io::Error::from(kind),
+        }
+    }
+
+    #[test]
+    fn permission_denied_is_not_called_not_running() {
+        assert_eq!(
+            describe(&unreachable(std::io::ErrorKind::PermissionDenied)),
+            "cannot connect to /run/z.sock: permission denied \
+             (zinit may be running as another user)"
+        );
+        let refused = describe(&unreachable(std::io::ErrorKind::ConnectionRefused));
+        assert!(
+            refused.starts_with("zinit is not running: cannot connect to /run/z.sock: "),
+            "{refused}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! shuts down.
 
 use crate::cli::{Args, InitArgs};
+use crate::signals::termination;
 use std::process::ExitCode;
-use tokio::signal::unix::{signal, SignalKind};
 use zinit_daemon::{bind, DaemonConfig};
 
 pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
@@ -35,6 +35,9 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     };
     let socket_path = args.socket.clone();
     runtime.block_on(async move {
+        // Before anything else: a SIGTERM while the socket is bound or the
+        // services load must stop zinit cleanly, not kill it outright.
+        let termination = termination();
         let socket = match bind(&socket_path) {
             Ok(socket) => socket,
             Err(e) => {
@@ -48,22 +51,10 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             config.config_dir.display(),
             socket_path.display()
         );
-        let _mode = zinit_daemon::run(config, socket, termination()).await;
+        // Power off and reboot are PID 1 duties, not done yet: whatever
+        // mode the shutdown asked for, zinit has stopped every service and
+        // exits. It must never reboot a machine it does not own.
+        let _mode = zinit_daemon::run(config, socket, termination).await;
         ExitCode::SUCCESS
     })
-}
-
-/// Resolves on the first SIGTERM or SIGINT.
-async fn termination() {
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop zinit with `zinit shutdown`");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod client_commands;
 mod init;
 mod output;
+mod signals;
 
 use clap::Parser;
 use std::process::ExitCode;
