@@ -10,10 +10,12 @@ pub mod actor;
 pub mod api;
 pub mod config_dir;
 pub mod logs;
+pub mod pid1;
 pub mod process;
 mod run;
 pub mod server;
 pub mod service_files;
 
-pub use run::{run, DaemonConfig};
+pub use run::{run, DaemonConfig, Stopped};
 pub use server::socket::{bind, BindError, ControlSocket};
+pub use zinit_core::supervisor::ShutdownMode;

@@ -2,7 +2,7 @@
 //! alike (mini-redis style: the caller binds the socket and owns the
 //! shutdown trigger).
 
-use crate::actor::{self, Environment};
+use crate::actor::{self, Environment, ShutdownOutcome};
 use crate::api::Api;
 use crate::config_dir;
 use crate::logs::LogHub;
@@ -30,14 +30,26 @@ pub struct DaemonConfig {
     pub environment_file: Option<PathBuf>,
 }
 
+/// How `run` ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    /// What the shutdown asked for (exit, power off, reboot).
+    pub mode: ShutdownMode,
+    /// Services that had to be SIGKILLed at their timeout.
+    pub forced: Vec<String>,
+    /// The supervisor itself failed (a bug): services may still be running.
+    pub supervisor_failed: bool,
+}
+
 /// Run the daemon until a shutdown (requested over the socket, or by
-/// `shutdown` resolving) has stopped every service. Returns the mode the
-/// shutdown asked for; the caller decides what to do with it.
+/// `shutdown` resolving with the mode it wants) has stopped every service.
+/// Without a socket (PID 1 could not bind one) zinit still supervises.
+/// The caller decides what the outcome means (exit, power off, reboot).
 pub async fn run(
     config: DaemonConfig,
-    socket: ControlSocket,
-    shutdown: impl Future<Output = ()>,
-) -> ShutdownMode {
+    socket: Option<ControlSocket>,
+    shutdown: impl Future<Output = ShutdownMode>,
+) -> Stopped {
     if let Err(e) = crate::process::mark_inherited_fds_cloexec() {
         tracing::warn!("cannot mark inherited file descriptors close-on-exec: {e}");
     }
@@ -53,42 +65,59 @@ pub async fn run(
     // clients that connect meanwhile wait in the socket's backlog.
     load_services(&handle, config.config_dir.clone()).await;
 
-    let ControlSocket { listener, path, .. } = &socket;
-    let server = match listener
-        .try_clone()
-        .and_then(tokio::net::UnixListener::from_std)
-    {
-        Ok(listener) => Some(server::start(listener, api)),
-        Err(e) => {
-            tracing::error!("cannot serve the control socket {}: {e}", path.display());
-            None
+    let server = socket.as_ref().and_then(|socket| {
+        match socket
+            .listener
+            .try_clone()
+            .and_then(tokio::net::UnixListener::from_std)
+        {
+            Ok(listener) => Some(server::start(listener, api)),
+            Err(e) => {
+                let path = socket.path.display();
+                tracing::error!("cannot serve the control socket {path}: {e}");
+                None
+            }
         }
-    };
+    });
 
     tokio::pin!(shutdown);
     tokio::pin!(done);
-    let mode = tokio::select! {
-        ended = &mut done => match ended {
-            Ok(mode) => mode,
-            Err(_) => {
-                // Only a bug can end the actor without a shutdown.
-                tracing::error!("the supervisor stopped unexpectedly; exiting");
-                ShutdownMode::Exit
-            }
-        },
-        () = &mut shutdown => {
+    let stopped = tokio::select! {
+        ended = &mut done => outcome(ended),
+        mode = &mut shutdown => {
             tracing::info!("shutdown requested by signal");
             // Refused only if a shutdown is already under way: fine.
-            let _ = handle.command(Command::Shutdown(ShutdownMode::Exit)).await;
-            done.await.unwrap_or(ShutdownMode::Exit)
+            let _ = handle.command(Command::Shutdown(mode)).await;
+            outcome(done.await)
         }
     };
     if let Some(server) = server {
         server.stop(REPLY_GRACE).await;
     }
-    ControlSocket::remove_file(&socket.path, socket.inode());
+    if let Some(socket) = &socket {
+        ControlSocket::remove_file(&socket.path, socket.inode());
+    }
     tracing::info!("zinit stopped");
-    mode
+    stopped
+}
+
+fn outcome(ended: Result<ShutdownOutcome, tokio::sync::oneshot::error::RecvError>) -> Stopped {
+    match ended {
+        Ok(ShutdownOutcome { mode, forced }) => Stopped {
+            mode,
+            forced: forced.iter().map(ToString::to_string).collect(),
+            supervisor_failed: false,
+        },
+        Err(_) => {
+            // Only a bug can end the actor without a shutdown.
+            tracing::error!("the supervisor stopped unexpectedly");
+            Stopped {
+                mode: ShutdownMode::Exit,
+                forced: Vec::new(),
+                supervisor_failed: true,
+            }
+        }
+    }
 }
 
 /// Monitor every valid service file; report the broken ones and go on.

@@ -1,21 +1,33 @@
-//! `zinit init`: set up logging, bind the socket, run the daemon until it
-//! shuts down.
+//! `zinit init`: decide the run mode, set up logging and signals, bind the
+//! socket, run the daemon, and end the way the mode requires (exit, or
+//! power off / reboot when PID 1 of a machine).
 
 use crate::cli::{Args, InitArgs};
-use crate::signals::termination;
+use crate::signals::{shutdown_requests, RunMode};
 use std::process::ExitCode;
-use zinit_daemon::{bind, DaemonConfig};
+use zinit_daemon::pid1::{self, FinalAct};
+use zinit_daemon::{bind, DaemonConfig, ShutdownMode, Stopped};
+
+/// Container mode: some service had to be SIGKILLed during the shutdown.
+const EXIT_FORCED: u8 = 1;
+/// The supervisor itself failed, or zinit could not start.
+const EXIT_FAILED: u8 = 1;
 
 pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
-    let level = if args.debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ZINIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_writer(std::io::stdout)
-        .init();
+    let is_pid1 = pid1::is_pid1();
+    let mode = if init.container {
+        RunMode::Container
+    } else if is_pid1 {
+        RunMode::Machine
+    } else {
+        RunMode::Daemon
+    };
+    setup_logging(args.debug);
+    if is_pid1 {
+        pid1::take_over_ctrl_alt_del();
+    } else if let Err(e) = pid1::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper; orphans go to init: {e}");
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -24,8 +36,8 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("zinit: cannot start the runtime: {e}");
-            return ExitCode::from(1);
+            tracing::error!("cannot start the runtime: {e}");
+            return failed(is_pid1 && mode == RunMode::Machine);
         }
     };
     let config = DaemonConfig {
@@ -34,27 +46,79 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         environment_file: Some(init.env_file.clone()),
     };
     let socket_path = args.socket.clone();
-    runtime.block_on(async move {
-        // Before anything else: a SIGTERM while the socket is bound or the
+    let stopped = runtime.block_on(async move {
+        // Before anything else: a signal while the socket is bound or the
         // services load must stop zinit cleanly, not kill it outright.
-        let termination = termination();
+        let requests = shutdown_requests(mode);
         let socket = match bind(&socket_path) {
-            Ok(socket) => socket,
+            Ok(socket) => Some(socket),
+            // PID 1 never gives up: supervise without a control socket.
+            Err(e) if is_pid1 => {
+                tracing::error!("{e}; running without a control socket");
+                None
+            }
             Err(e) => {
                 eprintln!("zinit: {e}");
-                return ExitCode::from(1);
+                return None;
             }
         };
         tracing::info!(
-            "zinit {} starting: config {}, socket {}",
+            "zinit {} starting as {mode:?}: config {}, socket {}",
             env!("CARGO_PKG_VERSION"),
             config.config_dir.display(),
             socket_path.display()
         );
-        // Power off and reboot are PID 1 duties, not done yet: whatever
-        // mode the shutdown asked for, zinit has stopped every service and
-        // exits. It must never reboot a machine it does not own.
-        let _mode = zinit_daemon::run(config, socket, termination).await;
-        ExitCode::SUCCESS
-    })
+        Some(zinit_daemon::run(config, socket, requests).await)
+    });
+    let Some(stopped) = stopped else {
+        return ExitCode::from(EXIT_FAILED);
+    };
+    finish(mode, stopped)
+}
+
+/// What happens once every service is down.
+fn finish(mode: RunMode, stopped: Stopped) -> ExitCode {
+    if stopped.supervisor_failed {
+        return failed(pid1::is_pid1() && mode == RunMode::Machine);
+    }
+    match mode {
+        RunMode::Daemon => ExitCode::SUCCESS,
+        RunMode::Container if stopped.forced.is_empty() => ExitCode::SUCCESS,
+        RunMode::Container => {
+            tracing::warn!(
+                "had to SIGKILL at their timeout: {}; exiting with status {EXIT_FORCED}",
+                stopped.forced.join(", ")
+            );
+            ExitCode::from(EXIT_FORCED)
+        }
+        RunMode::Machine => {
+            let act = match stopped.mode {
+                ShutdownMode::Reboot => FinalAct::Reboot,
+                ShutdownMode::PowerOff | ShutdownMode::Exit => FinalAct::PowerOff,
+            };
+            // Returns only if the kernel refused; PID 1 must not exit.
+            let _ = pid1::power_off_or_reboot(act);
+            pid1::keep_reaping_forever()
+        }
+    }
+}
+
+/// A failure that would end zinit: PID 1 of a machine keeps reaping instead.
+fn failed(keep_running: bool) -> ExitCode {
+    if keep_running {
+        pid1::keep_reaping_forever()
+    }
+    ExitCode::from(EXIT_FAILED)
+}
+
+fn setup_logging(debug: bool) {
+    let level = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZINIT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_writer(std::io::stdout)
+        .init();
 }

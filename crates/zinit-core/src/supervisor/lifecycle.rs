@@ -431,6 +431,9 @@ impl Supervisor {
             Phase::BackingOff => self.try_start(now, name),
             Phase::Stopping { pid, .. } => {
                 let timeout = svc.spec.shutdown_timeout;
+                if self.shutdown.is_some() {
+                    self.forced_stops.insert(name.clone());
+                }
                 self.log(
                     LogLevel::Warn,
                     format!(

@@ -38,6 +38,8 @@ pub struct Supervisor {
     shutdown: Option<ShutdownMode>,
     /// `ShutdownComplete` was emitted (once).
     shutdown_reported: bool,
+    /// Services SIGKILLed at their timeout during the shutdown.
+    forced_stops: std::collections::BTreeSet<ServiceName>,
     effects: Vec<Effect>,
 }
 
@@ -74,6 +76,12 @@ impl Supervisor {
     /// Whether a shutdown was requested.
     pub fn shutting_down(&self) -> Option<ShutdownMode> {
         self.shutdown
+    }
+
+    /// Services that had to be SIGKILLed at their `shutdown_timeout` during
+    /// the shutdown (a container's exit status reports them).
+    pub fn forced_stops(&self) -> Vec<ServiceName> {
+        self.forced_stops.iter().cloned().collect()
     }
 
     /// Carry out a command. `None` means the reply is deferred (restart

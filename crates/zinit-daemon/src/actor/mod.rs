@@ -69,9 +69,17 @@ impl Handle {
     }
 }
 
+/// How a completed shutdown went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownOutcome {
+    pub mode: ShutdownMode,
+    /// Services SIGKILLed at their timeout.
+    pub forced: Vec<zinit_core::name::ServiceName>,
+}
+
 /// Start the actor; it runs until a shutdown completes and then resolves
-/// the returned receiver with the requested mode.
-pub fn start(logs: Arc<LogHub>, env: Environment) -> (Handle, oneshot::Receiver<ShutdownMode>) {
+/// the returned receiver with the outcome.
+pub fn start(logs: Arc<LogHub>, env: Environment) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (done_tx, done_rx) = oneshot::channel();
@@ -108,7 +116,7 @@ impl Actor {
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<(Command, Reply)>,
-        done: oneshot::Sender<ShutdownMode>,
+        done: oneshot::Sender<ShutdownOutcome>,
     ) {
         let mut exits = self.shell.take_exit_receiver();
         let mut timers = self.shell.take_timer_receiver();
@@ -145,7 +153,8 @@ impl Actor {
                 }
             }
             if let Some(mode) = self.shell.shutdown_complete.take() {
-                let _ = done.send(mode);
+                let forced = self.core.forced_stops();
+                let _ = done.send(ShutdownOutcome { mode, forced });
                 break;
             }
         }

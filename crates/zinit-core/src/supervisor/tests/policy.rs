@@ -397,6 +397,7 @@ fn shutdown_stops_dependents_first_and_in_parallel() {
     );
     let effects = h.exit(pids["db"], ExitStatus::Signaled(15));
     assert!(effects.contains(&Effect::ShutdownComplete(ShutdownMode::Exit)));
+    assert!(h.sup.forced_stops().is_empty(), "nobody needed SIGKILL");
     assert!(
         spawned(&h.log).len() == 4,
         "nothing restarted during shutdown"
@@ -424,6 +425,7 @@ fn shutdown_is_bounded_by_timeouts_and_survives_cycles() {
     );
     let effects = h.exit(pid, ExitStatus::Signaled(9));
     assert!(effects.contains(&Effect::ShutdownComplete(ShutdownMode::Reboot)));
+    assert_eq!(h.sup.forced_stops(), vec![name("stubborn")]);
 }
 
 #[test]
