@@ -46,32 +46,41 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         environment_file: Some(init.env_file.clone()),
     };
     let socket_path = args.socket.clone();
-    let stopped = runtime.block_on(async move {
-        // Before anything else: a signal while the socket is bound or the
-        // services load must stop zinit cleanly, not kill it outright.
-        let requests = shutdown_requests(mode);
-        let socket = match bind(&socket_path) {
-            Ok(socket) => Some(socket),
-            // PID 1 never gives up: supervise without a control socket.
-            Err(e) if is_pid1 => {
-                tracing::error!("{e}; running without a control socket");
-                None
-            }
-            Err(e) => {
-                eprintln!("zinit: {e}");
-                return None;
-            }
-        };
-        tracing::info!(
-            "zinit {} starting as {mode:?}: config {}, socket {}",
-            env!("CARGO_PKG_VERSION"),
-            config.config_dir.display(),
-            socket_path.display()
-        );
-        Some(zinit_daemon::run(config, socket, requests).await)
+    // A panic that escapes the runtime must not end PID 1 (the kernel would
+    // panic); tasks' panics are already contained by tokio.
+    let serve = std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(async move {
+            // Before anything else: a signal while the socket is bound or the
+            // services load must stop zinit cleanly, not kill it outright.
+            let requests = shutdown_requests(mode);
+            let socket = match bind(&socket_path) {
+                Ok(socket) => Some(socket),
+                // PID 1 never gives up: supervise without a control socket.
+                Err(e) if is_pid1 => {
+                    tracing::error!("{e}; running without a control socket");
+                    None
+                }
+                Err(e) => {
+                    eprintln!("zinit: {e}");
+                    return None;
+                }
+            };
+            tracing::info!(
+                "zinit {} starting as {mode:?}: config {}, socket {}",
+                env!("CARGO_PKG_VERSION"),
+                config.config_dir.display(),
+                socket_path.display()
+            );
+            Some(zinit_daemon::run(config, socket, requests).await)
+        })
     });
-    let Some(stopped) = stopped else {
-        return ExitCode::from(EXIT_FAILED);
+    let stopped = match std::panic::catch_unwind(serve) {
+        Ok(Some(stopped)) => stopped,
+        Ok(None) => return ExitCode::from(EXIT_FAILED),
+        Err(_) => {
+            tracing::error!("zinit panicked");
+            return failed(is_pid1 && mode == RunMode::Machine);
+        }
     };
     finish(mode, stopped)
 }
