@@ -7,6 +7,7 @@
 mod cli;
 mod client_commands;
 mod init;
+mod logging;
 mod output;
 mod signals;
 
