@@ -3,6 +3,7 @@
 //! power off / reboot when PID 1 of a machine).
 
 use crate::cli::{Args, InitArgs};
+use crate::logging::{self, LogConfig, LogOutput};
 use crate::signals::{shutdown_requests, RunMode};
 use std::process::ExitCode;
 use zinit_daemon::pid1::{self, FinalAct};
@@ -22,7 +23,11 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     } else {
         RunMode::Daemon
     };
-    setup_logging(args.debug);
+    // Kept alive until zinit ends; dropped (flushed) before reboot(2).
+    let log = logging::init(&LogConfig {
+        debug: args.debug,
+        kmsg: kernel_log_path(is_pid1),
+    });
     if is_pid1 {
         pid1::take_over_ctrl_alt_del();
     } else if let Err(e) = pid1::become_subreaper() {
@@ -82,11 +87,11 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             return failed(is_pid1 && mode == RunMode::Machine);
         }
     };
-    finish(mode, stopped)
+    finish(mode, stopped, log)
 }
 
 /// What happens once every service is down.
-fn finish(mode: RunMode, stopped: Stopped) -> ExitCode {
+fn finish(mode: RunMode, stopped: Stopped, log: LogOutput) -> ExitCode {
     if stopped.supervisor_failed {
         return failed(pid1::is_pid1() && mode == RunMode::Machine);
     }
@@ -106,7 +111,7 @@ fn finish(mode: RunMode, stopped: Stopped) -> ExitCode {
                 ShutdownMode::PowerOff | ShutdownMode::Exit => FinalAct::PowerOff,
             };
             // Returns only if the kernel refused; PID 1 must not exit.
-            let _ = pid1::power_off_or_reboot(act);
+            let _ = pid1::power_off_or_reboot(act, || drop(log));
             pid1::keep_reaping_forever()
         }
     }
@@ -120,14 +125,13 @@ fn failed(keep_running: bool) -> ExitCode {
     ExitCode::from(EXIT_FAILED)
 }
 
-fn setup_logging(debug: bool) {
-    let level = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ZINIT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_writer(std::io::stdout)
-        .init();
+/// Where zinit's own messages also go: `/dev/kmsg` when PID 1, unless
+/// `ZINIT_KMSG` names another path or is `off` (tests in a PID namespace
+/// keep the host's kernel log clean that way).
+fn kernel_log_path(is_pid1: bool) -> Option<std::path::PathBuf> {
+    match std::env::var_os("ZINIT_KMSG") {
+        Some(v) if v == "off" => None,
+        Some(path) => Some(path.into()),
+        None => is_pid1.then(|| "/dev/kmsg".into()),
+    }
 }

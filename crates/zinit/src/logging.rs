@@ -13,7 +13,6 @@
 
 // `init.rs` switches to `logging::init` separately; until it does, only the
 // tests use this module.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};

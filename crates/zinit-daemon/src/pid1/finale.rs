@@ -23,7 +23,9 @@ const KILL_GRACE: Duration = Duration::from_secs(2);
 ///
 /// Returns only if zinit is not PID 1 (it refuses, and says so) or the
 /// kernel refused the reboot; the caller must then not exit if it is PID 1.
-pub fn power_off_or_reboot(act: FinalAct) -> Result<(), String> {
+/// `flush_logs` runs right before reboot(2), so the last lines reach the
+/// console and the kernel log.
+pub fn power_off_or_reboot(act: FinalAct, flush_logs: impl FnOnce()) -> Result<(), String> {
     if !super::is_pid1() {
         let message = format!(
             "refusing to {}: zinit is not PID 1 (pid {})",
@@ -44,6 +46,7 @@ pub fn power_off_or_reboot(act: FinalAct) -> Result<(), String> {
         wait_until_alone(KILL_GRACE);
     }
     tracing::info!("syncing disks, then {}", describe(act));
+    flush_logs();
     nix::unistd::sync();
     let mode = match act {
         FinalAct::PowerOff => RebootMode::RB_POWER_OFF,
