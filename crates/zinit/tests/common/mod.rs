@@ -349,3 +349,12 @@ impl Daemon {
         wait_for("zinit to die", || child.try_wait().ok().flatten())
     }
 }
+
+impl Daemon {
+    /// The daemon's exit status if it has exited (reaping it), without
+    /// waiting. For tests that need their own, shorter deadline.
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        let child = self.child.as_mut().expect("daemon started");
+        child.try_wait().ok().flatten()
+    }
+}
