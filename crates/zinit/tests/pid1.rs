@@ -32,7 +32,8 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Whether this machine can run zinit as PID 1 of a private namespace.
+/// Whether this machine can run zinit as PID 1 of a private namespace (and
+/// has `nsenter`, from the same util-linux, to put a process into it).
 fn namespaces_available() -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
     *AVAILABLE.get_or_init(|| {
@@ -43,6 +44,11 @@ fn namespaces_available() -> bool {
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
+            && Command::new("nsenter")
+                .arg("--version")
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
     })
 }
 
