@@ -105,6 +105,8 @@ fn finish(mode: RunMode, stopped: Stopped, log: LogOutput) -> ExitCode {
             );
             ExitCode::from(EXIT_FORCED)
         }
+        // Machine mode is chosen only as PID 1; check again right here.
+        RunMode::Machine if !pid1::is_pid1() => ExitCode::from(EXIT_FAILED),
         RunMode::Machine => {
             let act = match stopped.mode {
                 ShutdownMode::Reboot => FinalAct::Reboot,

@@ -82,13 +82,41 @@ fn signal_everyone(signal: Signal) {
 fn wait_until_alone(deadline: Duration) -> bool {
     let start = Instant::now();
     loop {
-        // Signal 0 to everyone: ESRCH once nobody is left to signal.
-        if kill(Pid::from_raw(-1), None) == Err(Errno::ESRCH) {
+        if !others_alive() {
             return true;
         }
         if start.elapsed() >= deadline {
             return false;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The kernel marks its own threads with this flag (`PF_KTHREAD`).
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Whether any process other than zinit and the kernel's threads exists.
+/// (`kill(-1, 0)` cannot tell: in the initial namespace it also "reaches"
+/// kernel threads, which never exit.)
+fn others_alive() -> bool {
+    let me = std::process::id() as i32;
+    let Ok(all) = procfs::process::all_processes() else {
+        return false;
+    };
+    all.flatten()
+        .filter(|p| p.pid != me)
+        .filter_map(|p| p.stat().ok())
+        .any(|stat| stat.flags & PF_KTHREAD == 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_test_process_is_not_alone() {
+        // The test harness itself has other processes around (cargo, the
+        // shell): the check must see them, and must not count itself.
+        assert!(others_alive());
     }
 }
