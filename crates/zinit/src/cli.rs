@@ -96,6 +96,9 @@ pub enum Command {
     /// Stop every service in reverse dependency order and reboot
     /// (or, when zinit is not PID 1, exit).
     Reboot,
+    /// Serve the JSON-RPC API over HTTP and WebSocket, forwarding to the
+    /// control socket (loopback only unless a token is given).
+    Proxy(zinit_http::cli::ProxyArgs),
 }
 
 #[derive(Debug, clap::Args)]

@@ -76,7 +76,7 @@ impl From<String> for Failure {
 async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
     let json = args.json;
     match &args.command {
-        Command::Init(_) => unreachable_init()?,
+        Command::Init(_) | Command::Proxy(_) => not_a_client_command()?,
         Command::List => output::print(&client.list().await?, json)?,
         Command::Status { name } => output::print(&client.status(name).await?, json)?,
         Command::Start { name } => client.start(name).await?,
@@ -93,10 +93,12 @@ async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `main` sends `init` elsewhere; reaching here is a programming error
-/// reported as a failure rather than a panic.
-fn unreachable_init() -> Result<(), Failure> {
-    Err(Failure::Other("init is not a client command".to_owned()))
+/// `main` sends `init` and `proxy` elsewhere; reaching here is a
+/// programming error reported as a failure rather than a panic.
+fn not_a_client_command() -> Result<(), Failure> {
+    Err(Failure::Other(
+        "init and proxy are not client commands".to_owned(),
+    ))
 }
 
 /// Print log lines (of one service, if named) until the daemon closes the

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     match args.command {
         cli::Command::Init(ref init_args) => init::run(&args, init_args),
+        cli::Command::Proxy(ref proxy) => zinit_http::cli::run_proxy(args.socket.clone(), proxy),
         _ => client_commands::run(&args),
     }
 }
