@@ -59,7 +59,10 @@ pub async fn run(
     let logs = LogHub::new(config.log_lines, LOG_RING_BYTES);
     let env = Environment::new(std::env::vars().collect(), config.environment_file.clone());
     let (handle, done) = actor::start(logs.clone(), env);
-    let api = Api::new(handle.clone(), config.config_dir.clone(), logs);
+    let mut api = Api::new(handle.clone(), config.config_dir.clone(), logs);
+    if let Some(socket) = &socket {
+        api = api.with_control_socket(socket.path.clone());
+    }
 
     // Load before serving, so the first answer already shows every service;
     // clients that connect meanwhile wait in the socket's backlog.
@@ -71,7 +74,7 @@ pub async fn run(
             .try_clone()
             .and_then(tokio::net::UnixListener::from_std)
         {
-            Ok(listener) => Some(server::start(listener, api)),
+            Ok(listener) => Some(server::start(listener, api.clone())),
             Err(e) => {
                 let path = socket.path.display();
                 tracing::error!("cannot serve the control socket {path}: {e}");
@@ -94,6 +97,7 @@ pub async fn run(
     if let Some(server) = server {
         server.stop(REPLY_GRACE).await;
     }
+    api.stop_http_server_at_exit().await;
     if let Some(socket) = &socket {
         ControlSocket::remove_file(&socket.path, socket.inode());
     }

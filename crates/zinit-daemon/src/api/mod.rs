@@ -6,9 +6,11 @@
 //! (file and /proc work goes to `spawn_blocking`).
 
 mod error;
+mod http_server;
 mod stats;
 
 pub use error::{ApiError, ErrorKind};
+use http_server::HttpServer;
 
 use crate::actor::{ActorError, Handle};
 use crate::config_dir::{self, LoadError};
@@ -30,6 +32,7 @@ pub struct Api {
     actor: Handle,
     config_dir: Arc<PathBuf>,
     logs: Arc<LogHub>,
+    http: Arc<HttpServer>,
 }
 
 impl Api {
@@ -38,7 +41,34 @@ impl Api {
             actor,
             config_dir: Arc::new(config_dir),
             logs,
+            http: Arc::new(HttpServer::unavailable()),
         }
+    }
+
+    /// The control socket this daemon serves, for the HTTP proxy it may
+    /// start (`system_start_http_server`).
+    pub fn with_control_socket(mut self, socket: PathBuf) -> Api {
+        self.http = Arc::new(HttpServer::new(socket));
+        self
+    }
+
+    /// Run the HTTP proxy as a child on `address`.
+    pub async fn start_http_server(&self, address: &str) -> Result<String, ApiError> {
+        if self.actor.snapshot().shutting_down {
+            let refusal = zinit_core::supervisor::CommandError::ShuttingDown;
+            return Err(ApiError::refused(refusal, "start_http_server"));
+        }
+        self.http.start(address, &self.logs).await
+    }
+
+    /// Stop the HTTP proxy started by [`start_http_server`](Self::start_http_server).
+    pub async fn stop_http_server(&self) -> Result<(), ApiError> {
+        self.http.stop().await
+    }
+
+    /// At daemon exit: stop the HTTP proxy if one runs.
+    pub async fn stop_http_server_at_exit(&self) {
+        self.http.stop_if_running().await;
     }
 
     pub fn logs(&self) -> &Arc<LogHub> {

@@ -134,13 +134,11 @@ async fn call(
         Method::ServiceStats => wire(api.stats(name()?).await),
         Method::SystemShutdown => null(api.shutdown(ShutdownMode::PowerOff).await),
         Method::SystemReboot => null(api.shutdown(ShutdownMode::Reboot).await),
-        Method::SystemStartHttpServer | Method::SystemStopHttpServer => Err(RpcError::new(
-            zinit_proto::errors::METHOD_NOT_FOUND,
-            format!(
-                "{} is not available on this daemon; run `zinit proxy` instead",
-                method.canonical_name()
-            ),
-        )),
+        Method::SystemStartHttpServer => {
+            let address = p.required_str(0, "address")?;
+            wire(api.start_http_server(address).await)
+        }
+        Method::SystemStopHttpServer => null(api.stop_http_server().await),
         Method::StreamCurrentLogs => {
             let filter = p.optional_str(0, "name")?;
             to_value(api.current_logs(filter))
