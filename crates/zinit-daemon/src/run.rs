@@ -12,6 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use zinit_core::supervisor::{Command, ShutdownMode};
 
+/// zinit's own settings that services must never see (the HTTP proxy's
+/// bearer token: any service could otherwise read it and use the API).
+const SECRET_VARIABLES: &[&str] = &["ZINIT_HTTP_TOKEN"];
+
 /// Bytes the log ring may hold, on top of its line limit.
 const LOG_RING_BYTES: usize = 16 << 20;
 
@@ -57,7 +61,11 @@ pub async fn run(
         tracing::error!("cannot start the reaper thread: {e}");
     }
     let logs = LogHub::new(config.log_lines, LOG_RING_BYTES);
-    let env = Environment::new(std::env::vars().collect(), config.environment_file.clone());
+    // Services inherit zinit's environment, except its secrets.
+    let inherited = std::env::vars()
+        .filter(|(key, _)| !SECRET_VARIABLES.contains(&key.as_str()))
+        .collect();
+    let env = Environment::new(inherited, config.environment_file.clone());
     let (handle, done) = actor::start(logs.clone(), env);
     let mut api = Api::new(handle.clone(), config.config_dir.clone(), logs);
     if let Some(socket) = &socket {

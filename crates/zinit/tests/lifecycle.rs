@@ -363,3 +363,27 @@ fn log_modes_ring_null_and_stdout() {
     assert!(!logs.contains("to-null"), "{logs}");
     assert!(!logs.contains("to-zinit-stdout"), "{logs}");
 }
+
+#[test]
+fn services_do_not_inherit_the_http_token() {
+    let mut d = Daemon::new();
+    let out = d.path("seen");
+    d.service(
+        "nosy",
+        &format!(
+            "exec: \"sh -c 'echo ${{ZINIT_HTTP_TOKEN:-unset}} ${{FROM_ZINIT:-unset}} > {}; exec sleep 1000'\"\n",
+            out.display()
+        ),
+    );
+    let mut command = std::process::Command::new(ZINIT);
+    command
+        .env("ZINIT_HTTP_TOKEN", "secret")
+        .env("FROM_ZINIT", "inherited");
+    d.spawn_init_with(command, &[]);
+    let socket = d.socket.clone();
+    wait_until("the control socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).is_ok()
+    });
+    wait_until("the service's report", || lines(&out).len() == 1);
+    assert_eq!(lines(&out), vec!["unset inherited"]);
+}
