@@ -287,7 +287,7 @@ fn the_environment_merges_daemon_file_and_service_values() {
 #[test]
 fn services_start_clean() {
     use std::os::unix::process::CommandExt;
-    let mut d = Daemon::new();
+    let d = Daemon::new();
     let out = d.path("hygiene");
     d.service(
         "probe",
@@ -313,11 +313,7 @@ fn services_start_clean() {
             Ok(())
         });
     }
-    d.spawn_init_with(command, &[]);
-    let socket = d.socket.clone();
-    wait_until("the control socket", || {
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
+    let d = d.start_with(command);
     let pid = d.wait_running("probe");
     wait_until("the report", || lines(&out).len() >= 7);
     let report = lines(&out);
@@ -366,7 +362,7 @@ fn log_modes_ring_null_and_stdout() {
 
 #[test]
 fn services_do_not_inherit_the_http_token() {
-    let mut d = Daemon::new();
+    let d = Daemon::new();
     let out = d.path("seen");
     d.service(
         "nosy",
@@ -379,11 +375,8 @@ fn services_do_not_inherit_the_http_token() {
     command
         .env("ZINIT_HTTP_TOKEN", "secret")
         .env("FROM_ZINIT", "inherited");
-    d.spawn_init_with(command, &[]);
-    let socket = d.socket.clone();
-    wait_until("the control socket", || {
-        std::os::unix::net::UnixStream::connect(&socket).is_ok()
-    });
+    // Kept until the end: dropping it stops the daemon.
+    let _daemon = d.start_with(command);
     wait_until("the service's report", || lines(&out).len() == 1);
     assert_eq!(lines(&out), vec!["unset inherited"]);
 }
