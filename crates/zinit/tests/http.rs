@@ -345,9 +345,6 @@ fn wait_gone(pid: i32) {
     wait_until(&format!("pid {pid} to exit"), || !alive(pid));
 }
 
-/// Short pause used only where the absence of an event is the point.
-const QUIET: Duration = Duration::from_millis(300);
-
 type WebSocket = tungstenite::WebSocket<TcpStream>;
 
 /// Open a WebSocket on `path` with extra request headers.
