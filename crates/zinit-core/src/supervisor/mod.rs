@@ -73,11 +73,6 @@ impl Supervisor {
         std::mem::take(&mut self.effects)
     }
 
-    /// Whether a shutdown was requested.
-    pub fn shutting_down(&self) -> Option<ShutdownMode> {
-        self.shutdown
-    }
-
     /// Services that had to be SIGKILLed at their `shutdown_timeout` during
     /// the shutdown (a container's exit status reports them).
     pub fn forced_stops(&self) -> Vec<ServiceName> {

@@ -60,13 +60,6 @@ impl Handle {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
     }
-
-    /// Wait until the published snapshot satisfies `done`.
-    pub async fn wait_for(&self, mut done: impl FnMut(&Snapshot) -> bool) {
-        let mut rx = self.snapshot.clone();
-        // An error means the actor is gone: nothing more will change.
-        let _ = rx.wait_for(|s| done(s)).await;
-    }
 }
 
 /// How a completed shutdown went.
