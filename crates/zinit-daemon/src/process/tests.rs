@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use zinit_core::exit::ExitStatus;
 use zinit_core::signal::Signal;
 
@@ -441,23 +441,26 @@ async fn null_and_inherit_place_stdio() {
     }
 }
 
-#[tokio::test]
-async fn group_signal_reaches_a_grandchild() {
-    become_subreaper();
-    let (tx, mut rx) = unbounded_channel();
-    let child = start(&sh("sleep 1000 & echo $!; wait"), Output::Capture, &tx);
+/// Start `script` (which prints the pid of a background child) and return
+/// the leader and that grandchild's pid.
+async fn start_with_grandchild(script: &str, tx: &UnboundedSender<Reaped>) -> (Spawned, i32) {
+    let mut child = start(&sh(script), Output::Capture, tx);
     let hub = LogHub::new(100, usize::MAX);
-    let _reader = spawn_pipe_reader(
-        hub.clone(),
-        "t".into(),
-        Stream::Stdout,
-        child.stdout.unwrap(),
-    );
+    let stdout = child.stdout.take().unwrap();
+    let _reader = spawn_pipe_reader(hub.clone(), "t".into(), Stream::Stdout, stdout);
     wait_until("the grandchild's pid is printed", || {
         !hub.snapshot().is_empty()
     })
     .await;
-    let grandchild: i32 = hub.snapshot()[0].text.parse().unwrap();
+    let grandchild = hub.snapshot()[0].text.parse().unwrap();
+    (child, grandchild)
+}
+
+#[tokio::test]
+async fn group_signal_reaches_a_grandchild() {
+    become_subreaper();
+    let (tx, mut rx) = unbounded_channel();
+    let (child, grandchild) = start_with_grandchild("sleep 1000 & echo $!; wait", &tx).await;
     assert_eq!(
         stat_of(grandchild).unwrap().2,
         child.pid,
@@ -486,20 +489,8 @@ async fn group_signal_reaches_a_grandchild() {
 async fn remnants_of_a_group_are_killed_after_the_leader_exits() {
     become_subreaper();
     let (tx, mut rx) = unbounded_channel();
-    let child = start(&sh("sleep 1000 & echo $!"), Output::Capture, &tx);
-    let hub = LogHub::new(100, usize::MAX);
-    let _reader = spawn_pipe_reader(
-        hub.clone(),
-        "t".into(),
-        Stream::Stdout,
-        child.stdout.unwrap(),
-    );
+    let (child, grandchild) = start_with_grandchild("sleep 1000 & echo $!", &tx).await;
     assert_eq!(next_exit(&mut rx).await.status, ExitStatus::Code(0));
-    wait_until("the grandchild's pid is printed", || {
-        !hub.snapshot().is_empty()
-    })
-    .await;
-    let grandchild: i32 = hub.snapshot()[0].text.parse().unwrap();
     assert!(!is_dead(grandchild));
     // The leader is reaped: a plain signal is refused, the remnant kill is not.
     assert_eq!(

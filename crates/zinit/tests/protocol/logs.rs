@@ -78,6 +78,25 @@ fn read_until_line(reader: &mut impl BufRead, wanted: &str) -> Vec<String> {
     }
 }
 
+/// A daemon whose service `late` prints `line` once `trigger` exists; the
+/// daemon, the trigger path, the log line marking the service's start, and
+/// the service's pid.
+fn late_service(line: &str) -> (Daemon, std::path::PathBuf, String, u64) {
+    let d = Daemon::new();
+    let trigger = d.path("trigger");
+    d.service(
+        "late",
+        &format!(
+            "exec: \"sh -c 'while [ ! -e {} ]; do sleep 0.02; done; echo {line}; exec sleep 1000'\"\n",
+            trigger.display()
+        ),
+    );
+    let d = d.start();
+    let pid = d.wait_running("late");
+    let started = format!("[+] zinit: service late started (pid {pid})");
+    (d, trigger, started, pid)
+}
+
 /// Open file descriptors of a process.
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
@@ -85,18 +104,7 @@ fn fds(pid: u32) -> usize {
 
 #[test]
 fn log_follows_new_lines_and_notices_clients_leaving() {
-    let d = Daemon::new();
-    let trigger = d.path("trigger");
-    d.service(
-        "late",
-        &format!(
-            "exec: \"sh -c 'while [ ! -e {} ]; do sleep 0.02; done; echo late-line; exec sleep 1000'\"\n",
-            trigger.display()
-        ),
-    );
-    let d = d.start();
-    let pid = d.wait_running("late");
-    let started = format!("[+] zinit: service late started (pid {pid})");
+    let (d, trigger, started, pid) = late_service("late-line");
 
     let mut reader = follow(&d);
     // The backlog holds the start line: the follower is subscribed.
@@ -200,18 +208,7 @@ fn subscribed_logs_arrive_as_notifications() {
 
 #[test]
 fn a_half_closed_follower_keeps_receiving() {
-    let d = Daemon::new();
-    let trigger = d.path("trigger");
-    d.service(
-        "late",
-        &format!(
-            "exec: \"sh -c 'while [ ! -e {} ]; do sleep 0.02; done; echo after-half-close; exec sleep 1000'\"\n",
-            trigger.display()
-        ),
-    );
-    let d = d.start();
-    let pid = d.wait_running("late");
-    let started = format!("[+] zinit: service late started (pid {pid})");
+    let (d, trigger, started, _) = late_service("after-half-close");
     // Like `echo log | socat - UNIX:...`: the command, then end of input.
     let mut reader = follow(&d);
     reader
