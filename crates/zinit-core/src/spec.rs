@@ -71,6 +71,45 @@ pub enum LogMode {
     Null,
 }
 
+/// `log_file` default: rotate once the current file reaches 10 MiB.
+pub const DEFAULT_LOG_FILE_MAX_SIZE: u64 = 10 * 1024 * 1024;
+/// `log_file` default: keep 5 rotated files next to the current one.
+pub const DEFAULT_LOG_FILE_KEEP: u32 = 5;
+/// Smallest `log_file.max_size`: 128 KiB (smaller files would rotate on
+/// almost every burst of output).
+pub const MIN_LOG_FILE_MAX_SIZE: u64 = 128 * 1024;
+/// Largest `log_file.max_size`: 1 TiB.
+pub const MAX_LOG_FILE_MAX_SIZE: u64 = 1024 * 1024 * 1024 * 1024;
+/// Largest `log_file.keep`.
+pub const MAX_LOG_FILE_KEEP: u32 = 100;
+
+/// A service's output also written to `<log dir>/<name>.log`, rotated by
+/// size. Disk use is bounded by `max_size * (keep + 1)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogFileSpec {
+    /// The current file is rotated once it reaches this many bytes.
+    pub max_size: u64,
+    /// Rotated (older) files kept besides the current one; 0 keeps only
+    /// the current file.
+    pub keep: u32,
+}
+
+impl Default for LogFileSpec {
+    fn default() -> Self {
+        LogFileSpec {
+            max_size: DEFAULT_LOG_FILE_MAX_SIZE,
+            keep: DEFAULT_LOG_FILE_KEEP,
+        }
+    }
+}
+
+impl LogFileSpec {
+    /// The most disk the files of one service can take.
+    pub fn disk_bound(&self) -> u64 {
+        self.max_size.saturating_mul(u64::from(self.keep) + 1)
+    }
+}
+
 /// When and how fast a failed long-running service is restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestartPolicy {
@@ -121,6 +160,8 @@ pub struct ServiceSpec {
     pub after: Vec<ServiceName>,
     pub stop_signal: Signal,
     pub log: LogMode,
+    /// Also write the output to a rotated file (only with `log: ring`).
+    pub log_file: Option<LogFileSpec>,
     /// Variables from the file's `env` map (the daemon adds
     /// `/etc/environment` and its own environment below these).
     pub env: BTreeMap<String, String>,
@@ -141,6 +182,7 @@ impl ServiceSpec {
             after: Vec::new(),
             stop_signal: Signal::Term,
             log: LogMode::Ring,
+            log_file: None,
             env: BTreeMap::new(),
             dir: PathBuf::from("/"),
             restart: RestartPolicy::default(),

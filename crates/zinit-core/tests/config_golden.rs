@@ -8,7 +8,9 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use zinit_core::config::{format_duration, parse_service, service_file_to_json, Diagnostic};
+use zinit_core::config::{
+    format_duration, format_size, parse_service, service_file_to_json, Diagnostic,
+};
 use zinit_core::spec::ServiceSpec;
 
 fn render_spec(out: &mut String, s: &ServiceSpec) {
@@ -25,6 +27,20 @@ fn render_spec(out: &mut String, s: &ServiceSpec) {
     let _ = writeln!(out, "after: {after:?}");
     let _ = writeln!(out, "signal.stop: {}", s.stop_signal);
     let _ = writeln!(out, "log: {:?}", s.log);
+    match &s.log_file {
+        Some(f) => {
+            let _ = writeln!(
+                out,
+                "log_file: max_size {} ({}), keep {}",
+                f.max_size,
+                format_size(f.max_size),
+                f.keep
+            );
+        }
+        None => {
+            let _ = writeln!(out, "log_file: off");
+        }
+    }
     let _ = writeln!(out, "env: {:?}", s.env);
     let _ = writeln!(out, "dir: {:?}", s.dir);
     let r = &s.restart;

@@ -7,12 +7,13 @@
 //! [`super::policy`]. No I/O, no knowledge of the file's name.
 
 use super::diagnostic::{Diags, Pos};
+use super::log_file;
 use super::policy;
 use super::scalar::Typed;
 use super::yaml_tree::Node;
 use crate::name::ServiceName;
 use crate::signal::Signal;
-use crate::spec::{CommandLine, LogMode, ServiceSpec};
+use crate::spec::{CommandLine, LogFileSpec, LogMode, ServiceSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -25,6 +26,7 @@ pub(crate) const KEYS: &[&str] = &[
     "after",
     "signal",
     "log",
+    "log_file",
     "env",
     "dir",
     "restart",
@@ -44,6 +46,9 @@ struct Fields<'a> {
     after: Option<Vec<ServiceName>>,
     stop_signal: Option<Signal>,
     log: Option<LogMode>,
+    /// `log` was written, valid or not.
+    log_seen: bool,
+    log_file: Option<(LogFileSpec, &'a Node)>,
     env: Option<BTreeMap<String, String>>,
     dir: Option<PathBuf>,
     restart: Option<&'a Node>,
@@ -76,6 +81,9 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
             "missing required key (the command to run)",
         );
     }
+    if let Some((_, node)) = &f.log_file {
+        check_log_file_mode(f.log, f.log_seen, node, d);
+    }
     let restart = policy::restart(f.restart, d);
     let probe = policy::probe(f.test_interval, f.test_timeout, f.test_at.is_some(), d);
     if d.has_errors() {
@@ -88,6 +96,7 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     spec.after = f.after.unwrap_or_default();
     spec.stop_signal = f.stop_signal.unwrap_or(spec.stop_signal);
     spec.log = f.log.unwrap_or(spec.log);
+    spec.log_file = f.log_file.map(|(file, _)| file);
     spec.env = f.env.unwrap_or_default();
     spec.dir = f.dir.unwrap_or(spec.dir);
     spec.restart = restart?;
@@ -111,7 +120,15 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
         }
         "after" => f.after = after(value, d),
         "signal" => f.stop_signal = signal(value, d),
-        "log" => f.log = log(value, d),
+        "log" => {
+            f.log_seen = true;
+            f.log = log(value, d);
+        }
+        "log_file" => {
+            if let Ok(Some(file)) = log_file::log_file(value, d) {
+                f.log_file = Some((file, value));
+            }
+        }
         "env" => f.env = env(value, d),
         "dir" => f.dir = dir(value, d),
         "restart" => f.restart = Some(value),
@@ -308,6 +325,21 @@ fn log(node: &Node, d: &mut Diags) -> Option<LogMode> {
             None
         }
     }
+}
+
+/// A log file holds what the ring captures: with `log: stdout` or `null`
+/// there is nothing to write. Not checked when `log` itself was invalid.
+fn check_log_file_mode(mode: Option<LogMode>, log_seen: bool, at: &Node, d: &mut Diags) {
+    let why = match mode {
+        None if log_seen => return,
+        None | Some(LogMode::Ring) => return,
+        Some(LogMode::Stdout) => {
+            "with `log: stdout` the output goes to zinit's own output and is not captured"
+        }
+        Some(LogMode::Null) => "with `log: null` the output is discarded",
+    };
+    let message = format!("needs `log: ring` (the default): {why}");
+    d.error(at.pos, Some("log_file"), message);
 }
 
 fn env(node: &Node, d: &mut Diags) -> Option<BTreeMap<String, String>> {

@@ -12,14 +12,18 @@
 //! - `scalar`: YAML 1.2 core-schema typing of plain scalars.
 //! - `lower`, `policy`: the tree into a spec, key by key.
 //! - [`duration`]: `250ms`, `1.5s`, `1m30s`, ...
+//! - [`size`]: `128KiB`, `10MiB`, ... (`log_file.max_size`).
+//! - `log_file`: the `log_file` key.
 //! - `json`: the tree as a generic JSON value (`service_get`).
 
 pub mod diagnostic;
 pub mod duration;
 mod json;
+mod log_file;
 mod lower;
 mod policy;
 mod scalar;
+pub mod size;
 mod yaml_tree;
 
 #[cfg(test)]
@@ -28,6 +32,7 @@ mod tests;
 pub use diagnostic::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use policy::MAX_DURATION;
+pub use size::{format_size, parse_size, SizeError};
 
 use crate::spec::ServiceSpec;
 use diagnostic::{Diags, Pos};
