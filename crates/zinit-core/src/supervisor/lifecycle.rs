@@ -53,6 +53,7 @@ impl Supervisor {
             }
             Phase::BackingOff => {
                 svc.phase = Phase::Idle;
+                svc.next_start = None;
                 self.cancel_timer(name);
             }
             Phase::Blocked => {
@@ -167,6 +168,7 @@ impl Supervisor {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
+        svc.next_start = None;
         if blocked {
             svc.phase = Phase::Blocked;
             svc.state = State::Blocked;
@@ -210,7 +212,7 @@ impl Supervisor {
     ) {
         match (kind, result) {
             (RunKind::Main, Ok(pid)) => self.main_spawned(now, name, pid),
-            (RunKind::Main, Err(reason)) => self.main_spawn_failed(name, reason),
+            (RunKind::Main, Err(reason)) => self.main_spawn_failed(now, name, reason),
             (RunKind::Probe, Ok(pid)) => self.probe_spawned(name, pid),
             (RunKind::Probe, Err(reason)) => {
                 self.log(
@@ -220,6 +222,10 @@ impl Supervisor {
                 if let Some(svc) = self.services.get_mut(name) {
                     if let Phase::Up { probe, .. } = &mut svc.phase {
                         *probe = Probe::Idle;
+                        svc.last_test = Some(TestRecord {
+                            at: now,
+                            outcome: TestOutcome::CannotRun(reason.clone()),
+                        });
                         svc.state = State::TestFailure(reason);
                     }
                 }
@@ -245,6 +251,8 @@ impl Supervisor {
             since: now,
             probe: Probe::Idle,
         };
+        svc.run_since = Some(now);
+        svc.timed_out_probe = None;
         if svc.target == Target::Down {
             // Stopped between the spawn request and now (shutdown).
             let probe = Probe::Idle;
@@ -256,7 +264,7 @@ impl Supervisor {
         }
     }
 
-    fn main_spawn_failed(&mut self, name: &ServiceName, reason: String) {
+    fn main_spawn_failed(&mut self, now: Instant, name: &ServiceName, reason: String) {
         self.log(
             LogLevel::Error,
             format!("service {name}: cannot spawn: {reason}"),
@@ -269,6 +277,10 @@ impl Supervisor {
         if svc.target == Target::Up && !svc.spec.oneshot && self.shutdown.is_none() {
             let delay = svc.backoff.next_delay(&svc.spec.restart);
             svc.phase = Phase::BackingOff;
+            svc.next_start = Some(NextStart {
+                at: now + delay,
+                delay,
+            });
             self.set_timer(name, delay);
         }
     }
@@ -306,20 +318,44 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn exited(&mut self, now: Instant, pid: Pid, status: ExitStatus) {
+    pub(super) fn exited(
+        &mut self,
+        now: Instant,
+        pid: Pid,
+        status: ExitStatus,
+        oom_suspected: bool,
+    ) {
         let Some((name, kind)) = self.pids.remove(&pid) else {
             return; // an orphan, or a probe we already abandoned
         };
         match kind {
-            RunKind::Main => self.main_exited(now, &name, pid, status),
-            RunKind::Probe => self.probe_exited(&name, pid, status),
+            RunKind::Main => self.main_exited(now, &name, pid, status, oom_suspected),
+            RunKind::Probe => self.probe_exited(now, &name, pid, status),
         }
     }
 
-    fn main_exited(&mut self, now: Instant, name: &ServiceName, pid: Pid, status: ExitStatus) {
+    fn main_exited(
+        &mut self,
+        now: Instant,
+        name: &ServiceName,
+        pid: Pid,
+        status: ExitStatus,
+        oom_suspected: bool,
+    ) {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
+        let ran_for = svc
+            .run_since
+            .take()
+            .map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        svc.last_exit = Some(ExitRecord {
+            status,
+            at: now,
+            ran_for,
+            stopped_by_zinit: matches!(svc.phase, Phase::Stopping { .. }),
+            oom_suspected,
+        });
         svc.state = if status.success() {
             State::Success
         } else {
@@ -328,7 +364,7 @@ impl Supervisor {
         let phase = std::mem::replace(&mut svc.phase, Phase::Idle);
         self.cancel_timer(name);
         match phase {
-            Phase::Up { since, probe, .. } => {
+            Phase::Up { probe, .. } => {
                 if let Probe::Running(probe_pid) = probe {
                     self.abandon_probe(probe_pid);
                 }
@@ -338,7 +374,7 @@ impl Supervisor {
                     LogLevel::Warn
                 };
                 self.log(level, format!("service {name} (pid {pid}) {status}"));
-                self.after_unexpected_exit(now, name, now.saturating_duration_since(since));
+                self.after_unexpected_exit(now, name, ran_for);
             }
             Phase::Stopping { then_start, .. } => {
                 self.log(LogLevel::Info, format!("service {name} stopped ({status})"));
@@ -362,11 +398,15 @@ impl Supervisor {
             return;
         }
         let delay = svc.backoff.after_exit(&svc.spec.restart, uptime);
-        svc.restarts = svc.restarts.saturating_add(1);
         if delay.is_zero() {
+            svc.restarts = svc.restarts.saturating_add(1);
             self.try_start(now, name);
         } else {
             svc.phase = Phase::BackingOff;
+            svc.next_start = Some(NextStart {
+                at: now + delay,
+                delay,
+            });
             self.log(
                 LogLevel::Info,
                 format!("restarting service {name} in {} ms", delay.as_millis()),
@@ -395,16 +435,29 @@ impl Supervisor {
         }
     }
 
-    fn probe_exited(&mut self, name: &ServiceName, probe_pid: Pid, status: ExitStatus) {
+    fn probe_exited(
+        &mut self,
+        now: Instant,
+        name: &ServiceName,
+        probe_pid: Pid,
+        status: ExitStatus,
+    ) {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
+        let timed_out = svc.timed_out_probe.take() == Some(probe_pid);
         let Phase::Up { probe, .. } = &mut svc.phase else {
             return;
         };
         if *probe != Probe::Running(probe_pid) {
             return;
         }
+        let outcome = match status {
+            _ if status.success() => TestOutcome::Passed,
+            _ if timed_out => TestOutcome::TimedOut,
+            _ => TestOutcome::Failed(status),
+        };
+        svc.last_test = Some(TestRecord { at: now, outcome });
         if status.success() {
             *probe = Probe::Idle;
             svc.state = State::Running;
@@ -428,7 +481,10 @@ impl Supervisor {
             return; // superseded
         }
         match svc.phase.clone() {
-            Phase::BackingOff => self.try_start(now, name),
+            Phase::BackingOff => {
+                svc.restarts = svc.restarts.saturating_add(1);
+                self.try_start(now, name);
+            }
             Phase::Stopping { pid, .. } => {
                 let timeout = svc.spec.shutdown_timeout;
                 if self.shutdown.is_some() {
@@ -451,6 +507,7 @@ impl Supervisor {
                 Probe::Waiting => self.spawn_probe(name),
                 Probe::Running(probe_pid) => {
                     // Timed out: kill it; its exit counts as a failed test.
+                    svc.timed_out_probe = Some(probe_pid);
                     self.effects.push(Effect::Signal {
                         pid: probe_pid,
                         signal: Signal::Kill,

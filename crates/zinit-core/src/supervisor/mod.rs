@@ -62,7 +62,11 @@ impl Supervisor {
                 kind,
                 result,
             } => self.spawn_result(now, &service, kind, result),
-            Input::Exited { pid, status } => self.exited(now, pid, status),
+            Input::Exited {
+                pid,
+                status,
+                oom_suspected,
+            } => self.exited(now, pid, status, oom_suspected),
             Input::TimerFired {
                 service,
                 generation,

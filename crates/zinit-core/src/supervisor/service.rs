@@ -1,6 +1,6 @@
 //! One service's record inside the supervisor.
 
-use super::types::{Pid, State, Target};
+use super::types::{ExitRecord, NextStart, Pid, State, Target, TestRecord};
 use crate::backoff::Backoff;
 use crate::spec::ServiceSpec;
 use std::sync::Arc;
@@ -71,8 +71,21 @@ pub(super) struct Service {
     pub phase: Phase,
     pub timer_generation: u64,
     pub backoff: Backoff,
-    /// Automatic restarts since monitored.
+    /// Automatic restarts since monitored: starts zinit made on its own
+    /// after the process ended or could not be spawned (a back-off timer
+    /// firing, or the immediate restart after a stable run). Operator
+    /// starts and restarts do not count.
     pub restarts: u32,
+    /// Start of the current run, while it has a process.
+    pub run_since: Option<Instant>,
+    /// How the last run ended.
+    pub last_exit: Option<ExitRecord>,
+    /// The pending restart, while backing off.
+    pub next_start: Option<NextStart>,
+    /// The last `test` result (of this run or an earlier one).
+    pub last_test: Option<TestRecord>,
+    /// A probe killed at its `test_timeout`, whose exit is still due.
+    pub timed_out_probe: Option<Pid>,
     /// Replies owed to `restart` callers, sent once the old run is gone.
     pub restart_waiters: Vec<super::ReplyTo>,
 }
@@ -87,6 +100,11 @@ impl Service {
             timer_generation: 0,
             backoff: Backoff::default(),
             restarts: 0,
+            run_since: None,
+            last_exit: None,
+            next_start: None,
+            last_test: None,
+            timed_out_probe: None,
             restart_waiters: Vec::new(),
         }
     }

@@ -24,6 +24,7 @@ impl Supervisor {
                 }
                 Phase::BackingOff => {
                     svc.phase = Phase::Idle;
+                    svc.next_start = None;
                     self.cancel_timer(&name);
                 }
                 Phase::Idle | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => {}

@@ -8,6 +8,7 @@ use crate::name::ServiceName;
 use crate::spec::ServiceSpec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// One service as readers see it.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,8 +22,19 @@ pub struct ServiceView {
     /// Why it is blocked, in words.
     pub reason: Option<String>,
     pub spec: Arc<ServiceSpec>,
+    /// Automatic restarts since monitored: starts zinit made on its own
+    /// after the process ended or could not be spawned. Operator starts
+    /// and restarts do not count.
     pub restarts: u32,
     pub phase: Phase,
+    /// Start of the current run, while it has a process (Up, Stopping).
+    pub up_since: Option<Instant>,
+    /// How the last run ended (kept across later runs until the next exit).
+    pub last_exit: Option<ExitRecord>,
+    /// While backing off: the delay chosen and when the timer fires.
+    pub next_start: Option<NextStart>,
+    /// The result of the last `test` run, if any ever finished.
+    pub last_test: Option<TestRecord>,
 }
 
 /// All services at one instant.
@@ -57,6 +69,10 @@ impl Supervisor {
                     spec: svc.spec.clone(),
                     restarts: svc.restarts,
                     phase: svc.phase.clone(),
+                    up_since: svc.run_since.filter(|_| svc.phase.has_process()),
+                    last_exit: svc.last_exit.clone(),
+                    next_start: svc.next_start.filter(|_| svc.phase == Phase::BackingOff),
+                    last_test: svc.last_test.clone(),
                 };
                 (name.clone(), view)
             })

@@ -6,7 +6,7 @@ use crate::signal::Signal;
 use crate::spec::ServiceSpec;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A process id as the kernel reports it.
 pub type Pid = i32;
@@ -127,13 +127,66 @@ pub enum Input {
         kind: RunKind,
         result: Result<Pid, String>,
     },
-    /// The reaper collected a child.
-    Exited { pid: Pid, status: ExitStatus },
+    /// The reaper collected a child. `oom_suspected`: the shell believes
+    /// the kernel's OOM killer ended it (it was SIGKILLed and the OOM kill
+    /// counter of its cgroup or the kernel log says so); the core only
+    /// records the flag.
+    Exited {
+        pid: Pid,
+        status: ExitStatus,
+        oom_suspected: bool,
+    },
     /// A timer set with [`Effect::SetTimer`] expired.
     TimerFired {
         service: ServiceName,
         generation: u64,
     },
+}
+
+/// How a service's last run ended. Kept until the next run ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub status: ExitStatus,
+    /// When the exit was reported.
+    pub at: Instant,
+    /// How long the run had been up.
+    pub ran_for: Duration,
+    /// zinit had sent it the stop signal (stop, restart, shutdown): the
+    /// exit was asked for. `false` when it ended on its own or was killed
+    /// by someone else (an operator's `kill`, the kernel).
+    pub stopped_by_zinit: bool,
+    /// The shell suspects the kernel's OOM killer (see [`Input::Exited`]).
+    pub oom_suspected: bool,
+}
+
+/// The pending automatic restart of a service that is backing off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextStart {
+    /// When the back-off timer fires.
+    pub at: Instant,
+    /// The delay chosen for this restart.
+    pub delay: Duration,
+}
+
+/// The result of a service's last `test` run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRecord {
+    /// When the result was known.
+    pub at: Instant,
+    pub outcome: TestOutcome,
+}
+
+/// How a `test` run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestOutcome {
+    /// Exited 0.
+    Passed,
+    /// Exited non-zero or was killed (not by its timeout).
+    Failed(ExitStatus),
+    /// Still running at `test_timeout`; zinit killed it.
+    TimedOut,
+    /// Could not be spawned; the reason. The test is not retried.
+    CannotRun(String),
 }
 
 /// Scope of a signal.

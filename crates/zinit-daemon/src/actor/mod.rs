@@ -176,6 +176,7 @@ fn exit_input(reaped: Reaped) -> Input {
     Input::Exited {
         pid: reaped.pid,
         status: reaped.status,
+        oom_suspected: false,
     }
 }
 

@@ -100,8 +100,17 @@ impl Harness {
 
     /// The process exits with `status`.
     pub fn exit(&mut self, pid: Pid, status: ExitStatus) -> Vec<Effect> {
+        self.exit_with(pid, status, false)
+    }
+
+    /// The process exits with `status`; the shell suspects the OOM killer.
+    pub fn exit_with(&mut self, pid: Pid, status: ExitStatus, oom_suspected: bool) -> Vec<Effect> {
         assert!(self.live.remove(&pid).is_some(), "pid {pid} is not alive");
-        self.input(Input::Exited { pid, status })
+        self.input(Input::Exited {
+            pid,
+            status,
+            oom_suspected,
+        })
     }
 
     /// Move the clock forward, firing due timers in order.
