@@ -71,6 +71,28 @@ pub struct ServiceStats {
     pub last_exit: Option<LastExit>,
 }
 
+impl ServiceStats {
+    /// Only the original protocol's fields, for the line protocol, whose
+    /// replies keep exactly the keys deployed clients know (compat.md).
+    pub fn into_original(self) -> ServiceStats {
+        ServiceStats {
+            name: self.name,
+            pid: self.pid,
+            memory_usage: self.memory_usage,
+            cpu_usage: self.cpu_usage,
+            children: self
+                .children
+                .into_iter()
+                .map(|child| ChildStats {
+                    cpu_seconds: None,
+                    ..child
+                })
+                .collect(),
+            ..ServiceStats::default()
+        }
+    }
+}
+
 /// One descendant process in [`ServiceStats::children`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChildStats {
@@ -338,6 +360,10 @@ mod tests {
         );
         let back: ServiceStats = serde_json::from_str(&text).unwrap();
         assert_eq!(back, stats);
+        assert_eq!(
+            serde_json::to_string(&stats.into_original()).unwrap(),
+            r#"{"name":"a","pid":7,"memory_usage":1024,"cpu_usage":1.5,"children":[{"pid":8,"memory_usage":10,"cpu_usage":0.0}]}"#
+        );
     }
 
     #[test]
