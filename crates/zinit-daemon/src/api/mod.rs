@@ -33,6 +33,7 @@ pub struct Api {
     config_dir: Arc<PathBuf>,
     logs: Arc<LogHub>,
     http: Arc<HttpServer>,
+    cpu: Arc<stats::CpuTracker>,
 }
 
 impl Api {
@@ -42,6 +43,7 @@ impl Api {
             config_dir: Arc::new(config_dir),
             logs,
             http: Arc::new(HttpServer::unavailable()),
+            cpu: Arc::new(stats::CpuTracker::new()),
         }
     }
 
@@ -177,7 +179,8 @@ impl Api {
         };
         let pid = view.pid.ok_or_else(is_down)?;
         let label = name.to_string();
-        blocking(move || stats::sample(&label, pid))
+        let cpu = self.cpu.clone();
+        blocking(move || stats::sample(pid, &cpu).map(|tree| tree.to_wire(&label)))
             .await?
             .ok_or_else(is_down)
     }

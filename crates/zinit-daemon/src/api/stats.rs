@@ -1,41 +1,409 @@
-//! Resource usage of a service's process tree, read from /proc.
+//! Resource usage of a service's process tree, read from /proc in one
+//! pass that never sleeps (`service_stats`, `system_metrics`).
 //!
-//! Runs on a blocking thread, never in the actor. CPU is the average over
-//! each process's lifetime (CPU time / wall time since it started), which
-//! needs one read and no sleeping.
+//! Runs on a blocking thread, never in the actor. Costs O(tree): the
+//! descendants are found through `/proc/PID/task/TID/children`, and only
+//! when the kernel lacks those files (`CONFIG_PROC_CHILDREN` off) through
+//! one scan of every process. A process that exits while it is being read
+//! is left out, never an error; a pid whose parent is not the one that
+//! listed it (recycled meanwhile) too.
+//!
+//! RSS is `VmRSS` of `/proc/PID/status`, what `ps`, `top` and operators
+//! read: since Linux 6.2 the `rss` of `/proc/PID/stat` (and `statm`) is a
+//! per-CPU approximation that can be off by several percent for a small
+//! process; it is only the fallback when `VmRSS` cannot be read. CPU percent comes from the difference to the previous
+//! sample of the same process in the shared [`CpuTracker`], when that one
+//! is at least [`MIN_WINDOW`] old; a younger one gives its percent again
+//! (no sleeping to make a window); a process seen for the first time gets
+//! its average over its lifetime.
+//!
+//! Must not: sleep, or take the tracker's lock while reading /proc.
 
 use procfs::process::{all_processes, Process, Stat};
-use procfs::Current;
-use std::collections::HashMap;
-use zinit_proto::wire::{ChildStats, ServiceStats};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use zinit_proto::wire::{ChildStats, ProcessMetrics, ServiceStats};
+
+/// The shortest interval over which a CPU percent is computed from two
+/// samples; a sample newer than this repeats the last percent.
+pub const MIN_WINDOW: Duration = Duration::from_millis(100);
+/// A process not sampled for this long is forgotten by the tracker.
+pub const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// How often at most the tracker looks for entries to forget.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// One process of a sampled tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcSample {
+    pub pid: i32,
+    /// Its parent (for the root, whoever that is: zinit, normally).
+    pub ppid: i32,
+    /// Resident memory, in bytes.
+    pub rss_bytes: u64,
+    /// Percent of one core (see the module documentation for the window).
+    pub cpu_percent: f64,
+    /// User + system CPU time so far, in seconds.
+    pub cpu_seconds: f64,
+}
+
+/// A service's main process and all its descendants, sampled at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeSample {
+    pub root: ProcSample,
+    /// Every process below the root, by pid.
+    pub descendants: Vec<ProcSample>,
+    /// Sums over the root and every descendant.
+    pub total_rss_bytes: u64,
+    pub total_cpu_percent: f64,
+    pub total_cpu_seconds: f64,
+}
+
+impl TreeSample {
+    /// The `service_stats` result for service `name`: the original fields
+    /// and the tree totals. What the supervisor knows (restarts, the
+    /// current run's start, the last exit) is the caller's to fill.
+    pub fn to_wire(&self, name: &str) -> ServiceStats {
+        ServiceStats {
+            name: name.to_owned(),
+            pid: wire_pid(self.root.pid),
+            memory_usage: self.root.rss_bytes,
+            cpu_usage: self.root.cpu_percent,
+            children: self
+                .descendants
+                .iter()
+                .map(|p| ChildStats {
+                    pid: wire_pid(p.pid),
+                    memory_usage: p.rss_bytes,
+                    cpu_usage: p.cpu_percent,
+                    cpu_seconds: Some(round2(p.cpu_seconds)),
+                })
+                .collect(),
+            total_memory_usage: Some(self.total_rss_bytes),
+            total_cpu_usage: Some(self.total_cpu_percent),
+            cpu_seconds: Some(round2(self.total_cpu_seconds)),
+            ..ServiceStats::default()
+        }
+    }
+}
+
+fn wire_pid(pid: i32) -> u32 {
+    u32::try_from(pid).unwrap_or(0)
+}
+
+/// The previous CPU reading of every recently sampled process, shared by
+/// the whole daemon (one per daemon, in an `Arc`). Bounded: a process not
+/// sampled for [`FORGET_AFTER`] is dropped.
+#[derive(Debug, Default)]
+pub struct CpuTracker {
+    inner: Mutex<Marks>,
+}
+
+#[derive(Debug, Default)]
+struct Marks {
+    by_process: HashMap<ProcessKey, CpuMark>,
+    last_prune: Option<Instant>,
+}
+
+/// A process, told apart from a later one with the same pid by its start
+/// time (in clock ticks since boot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ProcessKey {
+    pid: i32,
+    starttime: u64,
+}
+
+/// One process's CPU time (user + system, in ticks) as just read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Reading {
+    key: ProcessKey,
+    ticks: u64,
+}
+
+impl Reading {
+    fn of(stat: &Stat) -> Reading {
+        Reading {
+            key: ProcessKey {
+                pid: stat.pid,
+                starttime: stat.starttime,
+            },
+            ticks: stat.utime.saturating_add(stat.stime),
+        }
+    }
+}
+
+/// What the tracker remembers of one process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CpuMark {
+    /// CPU time in ticks at `at`, the start of the next window.
+    ticks: u64,
+    at: Instant,
+    /// The percent computed last.
+    percent: f64,
+    /// When it was last sampled (for forgetting).
+    seen: Instant,
+}
+
+impl CpuTracker {
+    pub fn new() -> CpuTracker {
+        CpuTracker::default()
+    }
+
+    /// Percent for each of `readings`, updating the marks; one lock.
+    /// `lifetime_seconds(starttime)` is asked only for new processes.
+    fn percents(
+        &self,
+        readings: &[Reading],
+        now: Instant,
+        ticks_per_second: f64,
+        lifetime_seconds: impl Fn(u64) -> f64,
+    ) -> Vec<f64> {
+        let mut marks = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let percents = readings
+            .iter()
+            .map(|reading| {
+                let previous = marks.by_process.get(&reading.key).copied();
+                let lifetime = || lifetime_seconds(reading.key.starttime);
+                let mark = advance(previous, reading.ticks, now, ticks_per_second, lifetime);
+                marks.by_process.insert(reading.key, mark);
+                mark.percent
+            })
+            .collect();
+        marks.prune(now);
+        percents
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_process
+            .len()
+    }
+}
+
+impl Marks {
+    fn prune(&mut self, now: Instant) {
+        if self
+            .last_prune
+            .is_some_and(|at| now.saturating_duration_since(at) < PRUNE_EVERY)
+        {
+            return;
+        }
+        self.last_prune = Some(now);
+        self.by_process
+            .retain(|_, mark| now.saturating_duration_since(mark.seen) < FORGET_AFTER);
+    }
+}
+
+/// The next mark of a process whose CPU time is `ticks` at `now`, given
+/// its previous mark. Pure: the CPU delta logic, with `lifetime_seconds`
+/// asked only for a process seen for the first time.
+fn advance(
+    previous: Option<CpuMark>,
+    ticks: u64,
+    now: Instant,
+    ticks_per_second: f64,
+    lifetime_seconds: impl FnOnce() -> f64,
+) -> CpuMark {
+    let fresh = |percent| CpuMark {
+        ticks,
+        at: now,
+        percent,
+        seen: now,
+    };
+    match previous {
+        None => fresh(percent(ticks, lifetime_seconds(), ticks_per_second)),
+        Some(mark) => {
+            let window = now.saturating_duration_since(mark.at);
+            if window >= MIN_WINDOW {
+                let used = ticks.saturating_sub(mark.ticks);
+                fresh(percent(used, window.as_secs_f64(), ticks_per_second))
+            } else {
+                CpuMark { seen: now, ..mark }
+            }
+        }
+    }
+}
+
+/// `ticks` of CPU over `seconds` of wall time, in percent of one core,
+/// rounded to hundredths.
+fn percent(ticks: u64, seconds: f64, ticks_per_second: f64) -> f64 {
+    if seconds <= 0.0 || ticks_per_second <= 0.0 {
+        return 0.0;
+    }
+    round2(ticks as f64 / ticks_per_second / seconds * 100.0)
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Tick rate and, read at most once per sample, the time since boot.
+struct Clock {
+    ticks_per_second: f64,
+    uptime: OnceLock<f64>,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock {
+            ticks_per_second: procfs::ticks_per_second() as f64,
+            uptime: OnceLock::new(),
+        }
+    }
+
+    fn lifetime_seconds(&self, starttime: u64) -> f64 {
+        let uptime = *self.uptime.get_or_init(|| {
+            use procfs::Current;
+            procfs::Uptime::current().map_or(0.0, |u| u.uptime)
+        });
+        uptime - starttime as f64 / self.ticks_per_second
+    }
+
+    fn cpu_seconds(&self, stat: &Stat) -> f64 {
+        stat.utime.saturating_add(stat.stime) as f64 / self.ticks_per_second
+    }
+}
 
 /// Sample `pid` and all its descendants; `None` if `pid` is gone.
-pub fn sample(name: &str, pid: i32) -> Option<ServiceStats> {
-    let root = Process::new(pid).ok()?.stat().ok()?;
-    let clock = Clock::now();
-    let children = descendants(pid)
-        .into_iter()
-        .map(|stat| ChildStats {
-            pid: u32::try_from(stat.pid).unwrap_or(0),
-            memory_usage: rss_bytes(&stat),
-            cpu_usage: clock.cpu_percent(&stat),
-        })
-        .collect();
-    Some(ServiceStats {
-        name: name.to_owned(),
-        pid: u32::try_from(pid).unwrap_or(0),
-        memory_usage: rss_bytes(&root),
-        cpu_usage: clock.cpu_percent(&root),
-        children,
+pub fn sample(pid: i32, tracker: &CpuTracker) -> Option<TreeSample> {
+    let root = read_stat(pid)?;
+    let mut stats = vec![root];
+    stats.extend(descendants(pid));
+    let now = Instant::now();
+    let clock = Clock::new();
+    let readings: Vec<Reading> = stats.iter().map(Reading::of).collect();
+    let percents = tracker.percents(&readings, now, clock.ticks_per_second, |started| {
+        clock.lifetime_seconds(started)
+    });
+    let mut samples = stats
+        .iter()
+        .zip(percents)
+        .map(|(stat, cpu_percent)| ProcSample {
+            pid: stat.pid,
+            ppid: stat.ppid,
+            rss_bytes: rss_bytes(stat),
+            cpu_percent,
+            cpu_seconds: clock.cpu_seconds(stat),
+        });
+    let root = samples.next()?;
+    let descendants: Vec<ProcSample> = samples.collect();
+    let everyone = || std::iter::once(&root).chain(&descendants);
+    Some(TreeSample {
+        total_rss_bytes: everyone().map(|p| p.rss_bytes).sum(),
+        total_cpu_percent: round2(everyone().map(|p| p.cpu_percent).sum()),
+        total_cpu_seconds: everyone().map(|p| p.cpu_seconds).sum(),
+        root,
+        descendants,
     })
 }
 
-fn rss_bytes(stat: &Stat) -> u64 {
-    stat.rss.saturating_mul(procfs::page_size())
+/// The daemon's own process, for `system_metrics`.
+// Called by `system_metrics` once the API wires it up.
+#[allow(dead_code)]
+pub fn own_process() -> ProcessMetrics {
+    let clock = Clock::new();
+    let stat = read_stat(std::process::id() as i32);
+    ProcessMetrics {
+        rss_bytes: stat.as_ref().map_or(0, rss_bytes),
+        cpu_seconds: stat.as_ref().map_or(0.0, |s| clock.cpu_seconds(s)),
+        // Less the descriptor the listing itself holds.
+        open_fds: std::fs::read_dir("/proc/self/fd")
+            .map_or(0, |dir| dir.count().saturating_sub(1) as u64),
+    }
 }
 
-/// Every process below `root`, found with one pass over /proc.
+/// Resident memory of the process `stat` describes: `VmRSS`, or `rss`
+/// times the page size when that cannot be read.
+fn rss_bytes(stat: &Stat) -> u64 {
+    vm_rss_bytes(stat.pid).unwrap_or_else(|| stat.rss.saturating_mul(procfs::page_size()))
+}
+
+/// `VmRSS` of `/proc/PID/status` in bytes; `None` if the process is gone
+/// or has no memory of its own (a zombie, a kernel thread).
+fn vm_rss_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    vm_rss_in(&status)
+}
+
+/// The `VmRSS:   1234 kB` line of a status file, in bytes.
+fn vm_rss_in(status: &[u8]) -> Option<u64> {
+    let line = status
+        .split(|&b| b == b'\n')
+        .find_map(|line| line.strip_prefix(b"VmRSS:"))?;
+    let text = std::str::from_utf8(line).ok()?.trim();
+    let kib: u64 = text.strip_suffix("kB")?.trim().parse().ok()?;
+    Some(kib.saturating_mul(1024))
+}
+
+fn read_stat(pid: i32) -> Option<Stat> {
+    Process::new(pid).ok()?.stat().ok()
+}
+
+/// Every process below `root`, by pid.
 fn descendants(root: i32) -> Vec<Stat> {
+    let mut found = if children_files_exist() {
+        descendants_by_children_files(root)
+    } else {
+        descendants_by_scan(root)
+    };
+    found.sort_by_key(|s| s.pid);
+    found
+}
+
+/// Whether this kernel has `/proc/PID/task/TID/children`, checked once.
+fn children_files_exist() -> bool {
+    static EXIST: OnceLock<bool> = OnceLock::new();
+    *EXIST.get_or_init(|| {
+        let me = std::process::id();
+        Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    })
+}
+
+/// Walk down from `root` through the children files of every thread.
+fn descendants_by_children_files(root: i32) -> Vec<Stat> {
+    let mut found = Vec::new();
+    let mut visited = HashSet::from([root]);
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
+        for child in children_of(parent) {
+            if !visited.insert(child) {
+                continue;
+            }
+            // Gone meanwhile, or a recycled pid that is someone else's.
+            let Some(stat) = read_stat(child).filter(|s| s.ppid == parent) else {
+                continue;
+            };
+            parents.push(child);
+            found.push(stat);
+        }
+    }
+    found
+}
+
+/// The pids in the children files of all threads of `pid` (a child belongs
+/// to the thread that forked it); empty if `pid` is gone.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            children.extend(
+                text.split_ascii_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    children
+}
+
+/// One pass over every process in /proc, grouped by parent.
+fn descendants_by_scan(root: i32) -> Vec<Stat> {
     let Ok(all) = all_processes() else {
         return Vec::new();
     };
@@ -44,37 +412,15 @@ fn descendants(root: i32) -> Vec<Stat> {
         by_parent.entry(stat.ppid).or_default().push(stat);
     }
     let mut found = Vec::new();
-    let mut frontier = vec![root];
-    while let Some(parent) = frontier.pop() {
+    let mut parents = vec![root];
+    while let Some(parent) = parents.pop() {
         for child in by_parent.remove(&parent).unwrap_or_default() {
-            frontier.push(child.pid);
+            parents.push(child.pid);
             found.push(child);
         }
     }
-    found.sort_by_key(|s| s.pid);
     found
 }
 
-struct Clock {
-    ticks_per_second: f64,
-    uptime_seconds: f64,
-}
-
-impl Clock {
-    fn now() -> Clock {
-        Clock {
-            ticks_per_second: procfs::ticks_per_second() as f64,
-            uptime_seconds: procfs::Uptime::current().map_or(0.0, |u| u.uptime),
-        }
-    }
-
-    fn cpu_percent(&self, stat: &Stat) -> f64 {
-        let cpu_seconds = (stat.utime + stat.stime) as f64 / self.ticks_per_second;
-        let started = stat.starttime as f64 / self.ticks_per_second;
-        let alive = self.uptime_seconds - started;
-        if alive <= 0.0 {
-            return 0.0;
-        }
-        (cpu_seconds / alive * 100.0 * 100.0).round() / 100.0
-    }
-}
+#[cfg(test)]
+mod tests;

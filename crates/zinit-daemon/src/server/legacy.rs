@@ -41,7 +41,11 @@ where
         LegacyCommand::Monitor(name) => answer_null(api.monitor(&name).await),
         LegacyCommand::Forget(name) => answer_null(api.forget(&name).await),
         LegacyCommand::Kill { name, signal } => answer_null(api.kill(&name, &signal).await),
-        LegacyCommand::Stats(name) => answer(api.stats(&name).await),
+        LegacyCommand::Stats(name) => answer(
+            api.stats(&name)
+                .await
+                .map(zinit_proto::wire::ServiceStats::into_original),
+        ),
         LegacyCommand::Shutdown => answer_null(api.shutdown(ShutdownMode::PowerOff).await),
         LegacyCommand::Reboot => answer_null(api.shutdown(ShutdownMode::Reboot).await),
         LegacyCommand::Log { snapshot } => {
