@@ -12,7 +12,8 @@
 //! - [`envfile`]: `/etc/environment` parsing.
 //! - [`graph`]: dependency graph queries (cycles, blockers, stop order).
 //! - [`backoff`]: restart delay policy.
-//! - [`supervisor`]: the state machine: `handle(now, input) -> effects`.
+//! - [`supervisor`]: the state machine: `handle(now, input) -> effects`,
+//!   its snapshot, and `why` (a service's state explained in words).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod backoff;

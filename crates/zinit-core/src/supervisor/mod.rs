@@ -16,10 +16,12 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 mod types;
+mod why;
 
 pub use service::Phase;
 pub use snapshot::{ServiceView, Snapshot};
 pub use types::*;
+pub use why::{format_elapsed, why, Why};
 
 use crate::graph;
 use crate::name::ServiceName;

@@ -12,6 +12,7 @@ mod harness;
 mod policy;
 mod property;
 mod table;
+mod why;
 
 use harness::Harness;
 
