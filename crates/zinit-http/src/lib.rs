@@ -15,6 +15,7 @@
 //! - `guard`: Host, Origin/CORS and token checks in front of every handler;
 //! - `forward`: `POST /` to the socket and back;
 //! - `ws`: the WebSocket relay with its bounded queue;
+//! - [`metrics`]: `GET /metrics`, the daemon's `system_metrics` as OpenMetrics;
 //! - `daemon`: socket connections and bounded line reading;
 //! - [`error`]: start-up errors and HTTP refusals.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -25,6 +26,7 @@ mod daemon;
 pub mod error;
 mod forward;
 mod guard;
+pub mod metrics;
 mod server;
 mod ws;
 

@@ -10,7 +10,7 @@
 use crate::config::ProxyConfig;
 use crate::error::{refusal, ProxyError};
 use crate::guard::{self, Guard};
-use crate::{forward, ws};
+use crate::{forward, metrics, ws};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -158,7 +158,8 @@ impl axum::extract::FromRef<AppState> for Arc<ProxyConfig> {
 }
 
 /// `POST /` (JSON-RPC), `GET /` (a short page, or a WebSocket upgrade),
-/// `GET /ws` (WebSocket); everything behind the guard, 404s included.
+/// `GET /ws` (WebSocket), `GET /metrics` (OpenMetrics); everything behind
+/// the guard, 404s included.
 fn router(config: Arc<ProxyConfig>) -> Router {
     let guard = Arc::new(Guard::new(&config));
     let state = AppState {
@@ -168,6 +169,7 @@ fn router(config: Arc<ProxyConfig>) -> Router {
     Router::new()
         .route("/", get(root).post(forward::post))
         .route("/ws", get(websocket))
+        .route("/metrics", get(metrics::get))
         .with_state(state)
         .layer(middleware::from_fn_with_state(guard, guard::guard))
 }
