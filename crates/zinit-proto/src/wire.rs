@@ -57,7 +57,7 @@ pub struct ServiceStats {
     /// alive now, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_seconds: Option<f64>,
-    /// How many times the supervisor restarted the service.
+    /// Automatic restarts since monitored (operator restarts do not count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restarts: Option<u32>,
     /// When the current run started (RFC 3339, UTC).
@@ -168,7 +168,7 @@ pub struct ServiceMetrics {
     pub up: bool,
     /// 0 when the service has no process.
     pub pid: u32,
-    /// How many times the supervisor restarted the service.
+    /// Automatic restarts since monitored (operator restarts do not count).
     pub restarts: u32,
     /// The previous run's exit code, when it exited by itself.
     #[serde(skip_serializing_if = "Option::is_none")]
