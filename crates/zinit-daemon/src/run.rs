@@ -5,7 +5,7 @@
 use crate::actor::{self, Environment, ShutdownOutcome};
 use crate::api::Api;
 use crate::config_dir;
-use crate::logs::LogHub;
+use crate::logs::{LogHub, RingLimits};
 use crate::server::{self, socket::ControlSocket};
 use std::future::Future;
 use std::path::PathBuf;
@@ -60,7 +60,10 @@ pub async fn run(
     if let Err(e) = crate::process::start_reaper() {
         tracing::error!("cannot start the reaper thread: {e}");
     }
-    let logs = LogHub::new(config.log_lines, LOG_RING_BYTES);
+    let logs = LogHub::new(RingLimits {
+        max_lines: config.log_lines,
+        max_bytes: LOG_RING_BYTES,
+    });
     // Services inherit zinit's environment, except its secrets.
     let inherited = std::env::vars()
         .filter(|(key, _)| !SECRET_VARIABLES.contains(&key.as_str()))

@@ -204,10 +204,10 @@ impl Shell {
                 }
                 let name: Arc<str> = Arc::from(service.as_str());
                 if let Some(fd) = spawned.stdout {
-                    spawn_pipe_reader(self.logs.clone(), name.clone(), Stream::Stdout, fd);
+                    spawn_pipe_reader(self.logs.clone(), name.clone(), Stream::Stdout, fd, None);
                 }
                 if let Some(fd) = spawned.stderr {
-                    spawn_pipe_reader(self.logs.clone(), name, Stream::Stderr, fd);
+                    spawn_pipe_reader(self.logs.clone(), name, Stream::Stderr, fd, None);
                 }
                 Ok(spawned.pid)
             }

@@ -14,7 +14,7 @@ use http_server::HttpServer;
 
 use crate::actor::{ActorError, Handle};
 use crate::config_dir::{self, LoadError};
-use crate::logs::LogHub;
+use crate::logs::{LogFrom, LogHub};
 use crate::service_files::{self, ServiceFileError};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -229,9 +229,9 @@ impl Api {
     /// The ring buffer as legacy text lines, optionally for one service.
     pub fn current_logs(&self, name: Option<&str>) -> Vec<String> {
         self.logs
-            .snapshot()
+            .read(name, LogFrom::All)
+            .lines
             .iter()
-            .filter(|l| name.is_none_or(|n| &*l.service == n))
             .map(|l| l.legacy_text())
             .collect()
     }

@@ -5,8 +5,10 @@
 //! it holds at most one partial line of [`MAX_LINE_BYTES`]: a longer line
 //! is pushed cut and marked truncated, and the rest of it is dropped up to
 //! the next newline. Invalid UTF-8 is replaced, never a reason to stop.
+//! The reader awaits nothing but the pipe: the hub's lock is short and a
+//! log file's queue never blocks (a full queue drops the line, counted).
 
-use super::{LogHub, Stream, MAX_LINE_BYTES};
+use super::{LogFile, LogHub, Stream, MAX_LINE_BYTES};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -16,13 +18,14 @@ use tokio::net::unix::pipe;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Read `fd` (the read end of a pipe) until EOF, pushing each line to `hub`
-/// as `service`'s `stream`. An unterminated last line is pushed at EOF.
-/// Must be called within a tokio runtime.
+/// as `service`'s `stream`, and to `file` if any. An unterminated last
+/// line is pushed at EOF. Must be called within a tokio runtime.
 pub fn spawn_pipe_reader(
     hub: Arc<LogHub>,
     service: Arc<str>,
     stream: Stream,
     fd: OwnedFd,
+    file: Option<LogFile>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
@@ -35,7 +38,10 @@ pub fn spawn_pipe_reader(
         let mut lines = Splitter::new(MAX_LINE_BYTES);
         let mut emit = |bytes: &[u8], truncated: bool| {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            hub.push_line(Arc::clone(&service), stream, text, truncated);
+            let line = hub.push_line(Arc::clone(&service), stream, text, truncated);
+            if let Some(file) = &file {
+                file.write(&line);
+            }
         };
         let mut buf = vec![0u8; READ_CHUNK];
         loop {
@@ -128,6 +134,7 @@ impl Splitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::{LogFrom, RingLimits};
     use std::io::Write;
     use std::time::Duration;
 
@@ -187,17 +194,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_one_mib_line_without_newline_becomes_one_truncated_line() {
-        let hub = LogHub::new(100, usize::MAX);
+        let hub = LogHub::new(RingLimits {
+            max_lines: 100,
+            max_bytes: usize::MAX,
+        });
         let mut data = b"first\n".to_vec();
         data.extend(std::iter::repeat_n(b'x', 1024 * 1024));
         let (fd, writer) = pipe_with_writer(data);
-        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stdout, fd);
+        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stdout, fd, None);
         tokio::time::timeout(Duration::from_secs(20), task)
             .await
             .unwrap()
             .unwrap();
         writer.join().unwrap();
-        let lines = hub.snapshot();
+        let lines = hub.read(None, LogFrom::All).lines;
         assert_eq!(lines.len(), 2);
         assert_eq!(
             (lines[0].text.as_str(), lines[0].truncated),
@@ -209,17 +219,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lines_also_go_to_the_log_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let hub = LogHub::new(RingLimits {
+            max_lines: 100,
+            max_bytes: usize::MAX,
+        });
+        let file = LogFile::open(dir.path(), "svc", 1 << 20, 1, hub.clone());
+        let (fd, writer) = pipe_with_writer(b"one\ntwo\n".to_vec());
+        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stderr, fd, Some(file));
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .unwrap()
+            .unwrap();
+        writer.join().unwrap();
+        assert_eq!(hub.read(None, LogFrom::All).lines.len(), 2);
+        // The reader's handle is gone: the writer finishes on its own.
+        let path = dir.path().join("svc.log");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            let ends: Vec<_> = content
+                .lines()
+                .map(|l| l.split_once(' ').unwrap().1)
+                .collect();
+            if ends == ["[-] one", "[-] two"] {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{content:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
     async fn pushes_the_unterminated_tail_at_eof() {
-        let hub = LogHub::new(100, usize::MAX);
+        let hub = LogHub::new(RingLimits {
+            max_lines: 100,
+            max_bytes: usize::MAX,
+        });
         let (fd, writer) = pipe_with_writer(b"one\r\ntwo".to_vec());
-        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stderr, fd);
+        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stderr, fd, None);
         tokio::time::timeout(Duration::from_secs(20), task)
             .await
             .unwrap()
             .unwrap();
         writer.join().unwrap();
         let lines: Vec<_> = hub
-            .snapshot()
+            .read(None, LogFrom::All)
+            .lines
             .iter()
             .map(|l| (l.text.clone(), l.stream))
             .collect();
@@ -236,7 +283,10 @@ mod tests {
     async fn a_fast_writer_is_never_stalled_and_memory_stays_bounded() {
         // 16 MiB through a ring of 1000 lines / 1 MiB: the writer finishes
         // and the ring holds no more than its bounds.
-        let hub = LogHub::new(1000, 1024 * 1024);
+        let hub = LogHub::new(RingLimits {
+            max_lines: 1000,
+            max_bytes: 1024 * 1024,
+        });
         let line = [b"y".repeat(1023), b"\n".to_vec()].concat();
         let data: Vec<u8> = line
             .iter()
@@ -245,15 +295,15 @@ mod tests {
             .take(16 * 1024 * 1024)
             .collect();
         let (fd, writer) = pipe_with_writer(data);
-        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stdout, fd);
+        let task = spawn_pipe_reader(hub.clone(), "svc".into(), Stream::Stdout, fd, None);
         tokio::time::timeout(Duration::from_secs(60), task)
             .await
             .unwrap()
             .unwrap();
         writer.join().unwrap();
-        let kept = hub.snapshot();
+        let kept = hub.read(None, LogFrom::All).lines;
         assert!(kept.len() <= 1000);
         assert!(kept.iter().map(|l| l.text.len()).sum::<usize>() <= 1024 * 1024);
-        assert_eq!(kept.last().unwrap().seq, 16 * 1024 - 1);
+        assert_eq!(kept.last().unwrap().seq, 16 * 1024);
     }
 }

@@ -6,7 +6,7 @@
 //! spawns in /proc without seeing other tests' children.
 
 use super::*;
-use crate::logs::{spawn_pipe_reader, LogHub, LogLine, Stream};
+use crate::logs::{spawn_pipe_reader, LogFrom, LogHub, LogLine, RingLimits, Stream};
 use nix::errno::Errno;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -122,19 +122,24 @@ async fn run_captured(
         output: Output::Capture,
     };
     let child = spawn(&req, &tx).unwrap();
-    let hub = LogHub::new(10_000, usize::MAX);
+    let hub = LogHub::new(RingLimits {
+        max_lines: 10_000,
+        max_bytes: usize::MAX,
+    });
     let readers = [
         spawn_pipe_reader(
             hub.clone(),
             "t".into(),
             Stream::Stdout,
             child.stdout.unwrap(),
+            None,
         ),
         spawn_pipe_reader(
             hub.clone(),
             "t".into(),
             Stream::Stderr,
             child.stderr.unwrap(),
+            None,
         ),
     ];
     let exit = next_exit(&mut rx).await;
@@ -142,7 +147,7 @@ async fn run_captured(
     for r in readers {
         tokio::time::timeout(DEADLINE, r).await.unwrap().unwrap();
     }
-    (hub.snapshot(), exit)
+    (hub.read(None, LogFrom::All).lines, exit)
 }
 
 #[tokio::test]
@@ -445,14 +450,17 @@ async fn null_and_inherit_place_stdio() {
 /// the leader and that grandchild's pid.
 async fn start_with_grandchild(script: &str, tx: &UnboundedSender<Reaped>) -> (Spawned, i32) {
     let mut child = start(&sh(script), Output::Capture, tx);
-    let hub = LogHub::new(100, usize::MAX);
+    let hub = LogHub::new(RingLimits {
+        max_lines: 100,
+        max_bytes: usize::MAX,
+    });
     let stdout = child.stdout.take().unwrap();
-    let _reader = spawn_pipe_reader(hub.clone(), "t".into(), Stream::Stdout, stdout);
+    let _reader = spawn_pipe_reader(hub.clone(), "t".into(), Stream::Stdout, stdout, None);
     wait_until("the grandchild's pid is printed", || {
-        !hub.snapshot().is_empty()
+        !hub.read(None, LogFrom::All).lines.is_empty()
     })
     .await;
-    let grandchild = hub.snapshot()[0].text.parse().unwrap();
+    let grandchild = hub.read(None, LogFrom::All).lines[0].text.parse().unwrap();
     (child, grandchild)
 }
 

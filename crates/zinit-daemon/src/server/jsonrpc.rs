@@ -5,11 +5,11 @@
 use super::lines::{read_line, LineError};
 use super::{InFlight, MAX_REQUEST_LINE};
 use crate::api::{Api, ApiError};
+use crate::logs::{FollowItem, LogFrom};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 use zinit_core::supervisor::ShutdownMode;
 use zinit_proto::errors::RpcError;
@@ -154,27 +154,26 @@ async fn call(
 /// connection; returns the subscription id.
 fn subscribe(api: &Api, filter: Option<String>, pushes: mpsc::Sender<String>) -> Value {
     let id = NEXT_SUBSCRIPTION.fetch_add(1, Ordering::Relaxed);
-    let (_, mut lines) = api.logs().subscribe();
+    let mut follower = api.logs().follow(filter.map(Into::into), LogFrom::Now);
     tokio::spawn(async move {
         let push = |result: Value| {
             Notification::subscription(LOG_SUBSCRIPTION_METHOD, json!(id), result).to_line()
         };
         loop {
-            let note = match lines.recv().await {
-                Ok(line) => {
-                    if filter.as_deref().is_some_and(|f| f != &*line.service) {
-                        continue;
+            for item in follower.next_batch(256).await {
+                let note = match item {
+                    FollowItem::Line(line) => push(json!(line.legacy_text())),
+                    FollowItem::Gap { missed } => {
+                        let missed = missed.map_or("some".to_owned(), |n| n.to_string());
+                        push(json!(format!(
+                            "[-] zinit: {missed} log lines dropped: subscriber too slow"
+                        )))
                     }
-                    push(json!(line.legacy_text()))
+                };
+                // The connection is gone: end the subscription.
+                if pushes.send(note).await.is_err() {
+                    return;
                 }
-                Err(RecvError::Lagged(missed)) => push(json!(format!(
-                    "[-] zinit: {missed} log lines dropped: subscriber too slow"
-                ))),
-                Err(RecvError::Closed) => return,
-            };
-            // The connection is gone: end the subscription.
-            if pushes.send(note).await.is_err() {
-                return;
             }
         }
     });

@@ -4,14 +4,13 @@
 use super::lines::{read_line, LineError};
 use super::InFlight;
 use crate::api::{Api, ApiError};
-use crate::logs::LogLine;
+use crate::logs::{FollowItem, LogFrom, LogLine};
 use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
-use tokio::sync::broadcast::error::RecvError;
 use zinit_core::supervisor::ShutdownMode;
 use zinit_proto::legacy::{parse_command, reply_error, reply_ok, LegacyCommand};
 
@@ -83,14 +82,14 @@ async fn stream_logs<R>(
 where
     R: AsyncBufRead + Unpin,
 {
-    let (backlog, mut follow) = api.logs().subscribe();
-    for line in &backlog {
-        write_log_line(&mut writer, line).await?;
-    }
-    writer.flush().await?;
     if snapshot {
+        for line in &api.logs().read(None, LogFrom::All).lines {
+            write_log_line(&mut writer, line).await?;
+        }
+        writer.flush().await?;
         return writer.shutdown().await;
     }
+    let mut follow = api.logs().follow(None, LogFrom::All);
     let mut discard = Vec::new();
     // A client may half-close after its command (`echo log | socat ...`) and
     // still read: only a full close ends the stream, seen as a write error
@@ -99,16 +98,18 @@ where
     let mut hangup_check = tokio::time::interval(HANGUP_CHECK);
     loop {
         tokio::select! {
-            received = follow.recv() => match received {
-                Ok(line) => {
-                    write_log_line(&mut writer, &line).await?;
-                    writer.flush().await?;
+            items = follow.next_batch(FOLLOW_BATCH) => {
+                for item in items {
+                    match item {
+                        FollowItem::Line(line) => write_log_line(&mut writer, &line).await?,
+                        FollowItem::Gap { missed } => {
+                            let missed = missed.map_or("some".to_owned(), |n| n.to_string());
+                            let note = format!("[-] zinit: {missed} log lines dropped: reader too slow\n");
+                            writer.write_all(note.as_bytes()).await?;
+                        }
+                    }
                 }
-                Err(RecvError::Lagged(missed)) => {
-                    let note = format!("[-] zinit: {missed} log lines dropped: reader too slow\n");
-                    writer.write_all(note.as_bytes()).await?;
-                }
-                Err(RecvError::Closed) => return writer.shutdown().await,
+                writer.flush().await?;
             },
             read = read_line(&mut reader, 4096, &mut discard), if reading => match read {
                 Ok(true) => {}
@@ -133,6 +134,9 @@ async fn write_log_line<W: AsyncWrite + Unpin>(
     text.push('\n');
     writer.write_all(text.as_bytes()).await
 }
+
+/// Log items written per flush at most.
+const FOLLOW_BATCH: usize = 256;
 
 /// How often an idle log follower is checked for a closed connection.
 const HANGUP_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
