@@ -9,12 +9,15 @@
 //! not know the daemon's internals.
 
 mod error;
+mod follow;
 mod logs;
 
 pub use error::ClientError;
+pub use follow::{LogFollow, LogQuery};
 pub use logs::{log_line_service, LogLines};
 pub use zinit_proto::errors::{ErrorCode, RpcError};
 pub use zinit_proto::jsonrpc::Method;
+pub use zinit_proto::observe::{LogItem, LogPage, LogRecord, WhyReport};
 pub use zinit_proto::wire::{ChildStats, ServiceStats, ServiceStatus};
 
 use serde::de::DeserializeOwned;
@@ -53,6 +56,18 @@ impl Client {
     /// Calls `method` with `params` (an array, an object, or `null` for
     /// none) and returns its result.
     pub async fn call(&self, method: Method, params: Value) -> Result<Value, ClientError> {
+        self.call_keeping_connection(method, params)
+            .await
+            .map(|(result, _)| result)
+    }
+
+    /// [`call`](Self::call), returning the connection too, for methods
+    /// that push notifications on it afterwards.
+    async fn call_keeping_connection(
+        &self,
+        method: Method,
+        params: Value,
+    ) -> Result<(Value, BufReader<UnixStream>), ClientError> {
         let params = Params::from_value(params).ok_or_else(|| {
             ClientError::Protocol("params must be an array, an object or null".to_string())
         })?;
@@ -77,7 +92,8 @@ impl Client {
                 response.id
             )));
         }
-        response.outcome.map_err(ClientError::Rpc)
+        let result = response.outcome.map_err(ClientError::Rpc)?;
+        Ok((result, reader))
     }
 
     async fn call_typed<T: DeserializeOwned>(
@@ -137,6 +153,26 @@ impl Client {
 
     pub async fn stats(&self, name: &str) -> Result<ServiceStats, ClientError> {
         self.call_typed(Method::ServiceStats, json!([name])).await
+    }
+
+    /// Why the service is in its state, in words.
+    pub async fn why(&self, name: &str) -> Result<WhyReport, ClientError> {
+        self.call_typed(Method::ServiceWhy, json!([name])).await
+    }
+
+    /// The kept log lines `query` selects, with sequence numbers.
+    pub async fn read_logs(&self, query: &LogQuery) -> Result<LogPage, ClientError> {
+        self.call_typed(Method::StreamReadLogs, query.to_params())
+            .await
+    }
+
+    /// Follow log lines from where `query` says (new lines only when it
+    /// selects nothing old); the subscription lasts until dropped.
+    pub async fn follow_logs(&self, query: &LogQuery) -> Result<LogFollow, ClientError> {
+        let (subscription, reader) = self
+            .call_keeping_connection(Method::StreamFollowLogs, query.to_params())
+            .await?;
+        Ok(LogFollow::new(reader, subscription))
     }
 
     /// Writes `<name>.yaml` from `content`; returns the daemon's message.

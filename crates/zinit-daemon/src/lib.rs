@@ -11,6 +11,7 @@ pub mod api;
 pub mod config_dir;
 pub mod logs;
 pub mod pid1;
+pub mod probe_output;
 pub mod process;
 mod run;
 pub mod server;

@@ -2,10 +2,11 @@
 //! alike (mini-redis style: the caller binds the socket and owns the
 //! shutdown trigger).
 
-use crate::actor::{self, Environment, ShutdownOutcome};
+use crate::actor::{self, Environment, OutputSinks, ShutdownOutcome};
 use crate::api::Api;
 use crate::config_dir;
 use crate::logs::{LogHub, RingLimits};
+use crate::probe_output::ProbeOutputs;
 use crate::server::{self, socket::ControlSocket};
 use std::future::Future;
 use std::path::PathBuf;
@@ -30,6 +31,8 @@ pub struct DaemonConfig {
     pub config_dir: PathBuf,
     /// Lines kept in the log ring.
     pub log_lines: usize,
+    /// Where services with `log_file` write `<name>.log`.
+    pub log_dir: PathBuf,
     /// Usually `/etc/environment`; `None` for none.
     pub environment_file: Option<PathBuf>,
 }
@@ -69,8 +72,19 @@ pub async fn run(
         .filter(|(key, _)| !SECRET_VARIABLES.contains(&key.as_str()))
         .collect();
     let env = Environment::new(inherited, config.environment_file.clone());
-    let (handle, done) = actor::start(logs.clone(), env);
-    let mut api = Api::new(handle.clone(), config.config_dir.clone(), logs);
+    let probe_outputs = ProbeOutputs::default();
+    let sinks = OutputSinks {
+        logs: logs.clone(),
+        log_dir: config.log_dir.clone(),
+        probe_outputs: probe_outputs.clone(),
+    };
+    let (handle, done) = actor::start(sinks, env);
+    let mut api = Api::new(
+        handle.clone(),
+        config.config_dir.clone(),
+        logs,
+        probe_outputs,
+    );
     if let Some(socket) = &socket {
         api = api.with_control_socket(socket.path.clone());
     }

@@ -78,12 +78,37 @@ pub enum Command {
         signal: String,
     },
     /// Show log lines; follows new ones until interrupted.
+    ///
+    /// Lines print as `[+] NAME: text` (stdout) or `[-] NAME: text`
+    /// (stderr); with --json, one JSON object per line with its seq, time,
+    /// service, stream and text. Lines a slow reader missed are counted in
+    /// a `zinit: N log lines missed` line.
     Log {
         /// Print what is buffered and exit instead of following.
         #[arg(short, long)]
         snapshot: bool,
+        /// Only the last N lines (of those kept), then follow.
+        #[arg(short = 'n', long = "lines", value_name = "N")]
+        lines: Option<u64>,
+        /// Only lines since a time: RFC 3339 (`2026-11-24T10:00:00Z`) or a
+        /// duration back from now (`90s`, `10m`, `2h`).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Only lines after this sequence number (resume where a previous
+        /// `--json` reader stopped).
+        #[arg(long, value_name = "SEQ")]
+        after: Option<u64>,
+        /// Prefix each line with the time zinit read it (RFC 3339, UTC).
+        #[arg(short, long)]
+        timestamps: bool,
         /// Only lines of this service.
         name: Option<String>,
+    },
+    /// Explain in words why a service is in its state: what blocks it,
+    /// how it last exited, when it is retried, its last test result.
+    Why {
+        /// Service name.
+        name: String,
     },
     /// Memory and CPU of a service and its children.
     Stats {
@@ -118,4 +143,9 @@ pub struct InitArgs {
     /// Variables merged into every service's environment.
     #[arg(long, default_value = "/etc/environment")]
     pub env_file: PathBuf,
+
+    /// Directory for the log files of services with `log_file` (created
+    /// when first needed).
+    #[arg(long, default_value = "/var/log/zinit")]
+    pub log_dir: PathBuf,
 }

@@ -4,7 +4,7 @@ use crate::cli::{Args, Command};
 use crate::output;
 use crate::signals;
 use std::process::ExitCode;
-use zinit_client::{Client, ClientError};
+use zinit_client::{Client, ClientError, LogItem, LogQuery, WhyReport};
 
 /// Exit status for a daemon that cannot be reached.
 const EXIT_UNREACHABLE: u8 = 3;
@@ -88,7 +88,37 @@ async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
         Command::Stats { name } => output::print(&client.stats(name).await?, json)?,
         Command::Shutdown => client.shutdown().await?,
         Command::Reboot => client.reboot().await?,
-        Command::Log { snapshot, name } => follow_logs(client, !snapshot, name.as_deref()).await?,
+        Command::Log {
+            snapshot,
+            lines,
+            since,
+            after,
+            timestamps,
+            name,
+        } => {
+            let query = LogQuery {
+                name: name.clone(),
+                after_seq: *after,
+                last: *lines,
+                since: since.clone(),
+            };
+            let style = if json {
+                LogStyle::Json
+            } else if *timestamps {
+                LogStyle::Timestamped
+            } else {
+                LogStyle::Plain
+            };
+            show_logs(client, &query, !snapshot, style).await?
+        }
+        Command::Why { name } => {
+            let report = client.why(name).await?;
+            if json {
+                output::print(&report, true)?
+            } else {
+                print!("{}", render_why(&report));
+            }
+        }
     }
     Ok(())
 }
@@ -101,32 +131,83 @@ fn not_a_client_command() -> Result<(), Failure> {
     ))
 }
 
-/// Print log lines (of one service, if named) until the daemon closes the
-/// stream, or SIGINT / SIGTERM (exit 0).
-async fn follow_logs(client: &Client, follow: bool, name: Option<&str>) -> Result<(), Failure> {
+/// How `zinit log` prints each line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LogStyle {
+    /// `[+] NAME: text`, as the original zinit.
+    Plain,
+    /// `2026-11-24T10:00:00.123Z [+] NAME: text`.
+    Timestamped,
+    /// One JSON object per line (the `stream_followLogs` items).
+    Json,
+}
+
+fn render_log_item(item: &LogItem, style: LogStyle) -> String {
+    match (style, item) {
+        (LogStyle::Json, item) => serde_json::to_string(item).unwrap_or_default(),
+        (LogStyle::Timestamped, LogItem::Line(record)) => {
+            format!("{} {}", record.time, record.legacy_text())
+        }
+        (_, item) => item.legacy_text(),
+    }
+}
+
+/// Print the log lines `query` selects; with `follow`, keep printing new
+/// ones until the daemon closes the stream, or SIGINT / SIGTERM (exit 0).
+async fn show_logs(
+    client: &Client,
+    query: &LogQuery,
+    follow: bool,
+    style: LogStyle,
+) -> Result<(), Failure> {
     use std::io::Write;
+    let mut stdout = std::io::stdout();
+    // A closed stdout (e.g. `| head`) ends the command quietly.
+    let mut print = |item: &LogItem| writeln!(stdout, "{}", render_log_item(item, style)).is_ok();
+    if !follow {
+        let page = client.read_logs(query).await?;
+        if let Some(missed) = page.missed.filter(|m| *m > 0) {
+            if !print(&LogItem::Gap {
+                missed: Some(missed),
+            }) {
+                return Ok(());
+            }
+        }
+        for record in page.lines {
+            if !print(&LogItem::Line(record)) {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
     // Handlers first, so no interrupt is lost between two lines.
     let interrupted = signals::termination();
     tokio::pin!(interrupted);
-    let mut lines = client.logs(follow).await?;
-    let mut stdout = std::io::stdout();
+    // With no starting point given, show what is kept, as `log` always did.
+    let mut query = query.clone();
+    if query.after_seq.is_none() && query.last.is_none() && query.since.is_none() {
+        query.after_seq = Some(0);
+    }
+    let mut items = client.follow_logs(&query).await?;
     loop {
         let next = tokio::select! {
-            next = lines.next_line() => next?,
+            next = items.next() => next?,
             () = &mut interrupted => return Ok(()),
         };
-        let Some(line) = next else {
-            return Ok(());
-        };
-        let wanted = match name {
-            None => true,
-            Some(n) => zinit_client::log_line_service(&line) == Some(n),
-        };
-        if wanted && writeln!(stdout, "{line}").is_err() {
-            // stdout closed (e.g. `| head`): stop quietly.
-            return Ok(());
+        match next {
+            Some(item) if print(&item) => {}
+            _ => return Ok(()),
         }
     }
+}
+
+/// `zinit why` as text: the summary, then each detail on its own line.
+fn render_why(report: &WhyReport) -> String {
+    let mut text = format!("{}\n", report.summary);
+    for detail in &report.details {
+        text.push_str(&format!("  - {detail}\n"));
+    }
+    text
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     let config = DaemonConfig {
         config_dir: init.config.clone(),
         log_lines: init.buffer,
+        log_dir: init.log_dir.clone(),
         environment_file: Some(init.env_file.clone()),
     };
     let socket_path = args.socket.clone();

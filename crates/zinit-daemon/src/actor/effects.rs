@@ -2,14 +2,16 @@
 //! replies and log lines. Everything here returns at once.
 
 use super::TimerFired;
-use crate::logs::{spawn_pipe_reader, LogHub, Stream};
+use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
+use crate::probe_output::ProbeOutputs;
 use crate::process::{self, Output, Reaped, Scope, SpawnRequest};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use zinit_core::name::ServiceName;
-use zinit_core::spec::{LogMode, ServiceSpec};
+use zinit_core::spec::{LogFileSpec, LogMode, ServiceSpec};
 use zinit_core::supervisor::{
     CommandError, Effect, Input, LogLevel, ReplyTo, RunKind, ShutdownMode, SignalScope,
 };
@@ -68,8 +70,23 @@ impl Environment {
     }
 }
 
+/// Where the output of services and of their tests goes.
+pub struct OutputSinks {
+    /// The log ring every captured line goes to.
+    pub logs: Arc<LogHub>,
+    /// Where services with `log_file` get `<name>.log`.
+    pub log_dir: PathBuf,
+    /// The last output of each service's test, for `why`.
+    pub probe_outputs: ProbeOutputs,
+}
+
 pub(super) struct Shell {
     logs: Arc<LogHub>,
+    log_dir: PathBuf,
+    probe_outputs: ProbeOutputs,
+    /// The open log file of each service with `log_file`, shared by the
+    /// pipe readers of its runs (so restarts append to the same file).
+    log_files: HashMap<ServiceName, (LogFileSpec, LogFile)>,
     env: Environment,
     exits_tx: mpsc::UnboundedSender<Reaped>,
     exits_rx: Option<mpsc::UnboundedReceiver<Reaped>>,
@@ -79,11 +96,14 @@ pub(super) struct Shell {
 }
 
 impl Shell {
-    pub fn new(logs: Arc<LogHub>, env: Environment) -> Shell {
+    pub fn new(sinks: OutputSinks, env: Environment) -> Shell {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (timers_tx, timers_rx) = mpsc::unbounded_channel();
         Shell {
-            logs,
+            logs: sinks.logs,
+            log_dir: sinks.log_dir,
+            probe_outputs: sinks.probe_outputs,
+            log_files: HashMap::new(),
             env,
             exits_tx,
             exits_rx: Some(exits_rx),
@@ -178,8 +198,9 @@ impl Shell {
                     LogMode::Null => Output::Null,
                 },
             ),
+            // Kept for `why`, never in the ring (see probe_output).
             RunKind::Probe => match &spec.test {
-                Some(test) => (test, Output::Null),
+                Some(test) => (test, Output::Capture),
                 None => {
                     return spawn_result(service, kind, Err("service has no test".to_owned()));
                 }
@@ -193,21 +214,29 @@ impl Shell {
             output,
         };
         let result = match process::spawn(&request, &self.exits_tx) {
+            Ok(spawned) if kind == RunKind::Probe => {
+                let (out, err) = (spawned.stdout, spawned.stderr);
+                self.probe_outputs.capture(service.to_string(), out, err);
+                Ok(spawned.pid)
+            }
             Ok(spawned) => {
-                if kind == RunKind::Main {
-                    // Before the pipe readers start: the marker precedes
-                    // anything the service prints.
-                    self.daemon_log(
-                        LogLevel::Info,
-                        format!("service {service} started (pid {})", spawned.pid),
-                    );
+                let file = self.log_file(&service, spec);
+                // Before the pipe readers start: the marker precedes
+                // anything the service prints.
+                let marker = self.daemon_log(
+                    LogLevel::Info,
+                    format!("service {service} started (pid {})", spawned.pid),
+                );
+                if let Some(file) = &file {
+                    file.write(&marker);
                 }
                 let name: Arc<str> = Arc::from(service.as_str());
                 if let Some(fd) = spawned.stdout {
-                    spawn_pipe_reader(self.logs.clone(), name.clone(), Stream::Stdout, fd, None);
+                    let (hub, file) = (self.logs.clone(), file.clone());
+                    spawn_pipe_reader(hub, name.clone(), Stream::Stdout, fd, file);
                 }
                 if let Some(fd) = spawned.stderr {
-                    spawn_pipe_reader(self.logs.clone(), name, Stream::Stderr, fd, None);
+                    spawn_pipe_reader(self.logs.clone(), name, Stream::Stderr, fd, file);
                 }
                 Ok(spawned.pid)
             }
@@ -216,8 +245,37 @@ impl Shell {
         spawn_result(service, kind, result)
     }
 
+    /// The log file a run of `service` writes to, if its spec asks for one
+    /// and its output is captured; opened once and kept across restarts
+    /// (reopened if the settings changed).
+    fn log_file(&mut self, service: &ServiceName, spec: &ServiceSpec) -> Option<LogFile> {
+        let settings = match (spec.log_file, spec.log) {
+            (Some(settings), LogMode::Ring) => settings,
+            _ => {
+                // Dropping ours lets the writer thread end with the runs.
+                self.log_files.remove(service);
+                return None;
+            }
+        };
+        if let Some((open_with, file)) = self.log_files.get(service) {
+            if *open_with == settings {
+                return Some(file.clone());
+            }
+        }
+        let file = LogFile::open(
+            &self.log_dir,
+            service.as_str(),
+            settings.max_size,
+            settings.keep,
+            self.logs.clone(),
+        );
+        self.log_files
+            .insert(service.clone(), (settings, file.clone()));
+        Some(file)
+    }
+
     /// zinit's own messages go to its log output and to the ring.
-    fn daemon_log(&self, level: LogLevel, message: String) {
+    fn daemon_log(&self, level: LogLevel, message: String) -> Arc<LogLine> {
         match level {
             LogLevel::Info => tracing::info!("{message}"),
             LogLevel::Warn => tracing::warn!("{message}"),
@@ -227,7 +285,7 @@ impl Shell {
             LogLevel::Info => Stream::Stdout,
             LogLevel::Warn | LogLevel::Error => Stream::Stderr,
         };
-        self.logs.push("zinit", stream, message);
+        self.logs.push("zinit", stream, message)
     }
 }
 

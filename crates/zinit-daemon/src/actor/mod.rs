@@ -12,7 +12,6 @@
 
 mod effects;
 
-use crate::logs::LogHub;
 use crate::process::Reaped;
 use effects::Shell;
 use std::collections::HashMap;
@@ -23,7 +22,7 @@ use zinit_core::supervisor::{
     Command, CommandError, Input, ReplyTo, ShutdownMode, Snapshot, Supervisor,
 };
 
-pub use effects::Environment;
+pub use effects::{Environment, OutputSinks};
 
 type Reply = oneshot::Sender<Result<(), CommandError>>;
 
@@ -72,13 +71,13 @@ pub struct ShutdownOutcome {
 
 /// Start the actor; it runs until a shutdown completes and then resolves
 /// the returned receiver with the outcome.
-pub fn start(logs: Arc<LogHub>, env: Environment) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
+pub fn start(sinks: OutputSinks, env: Environment) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (done_tx, done_rx) = oneshot::channel();
     let actor = Actor {
         core: Supervisor::new(),
-        shell: Shell::new(logs, env),
+        shell: Shell::new(sinks, env),
         pending: HashMap::new(),
         next_reply: 1,
         snapshot: snapshot_tx,
@@ -176,7 +175,7 @@ fn exit_input(reaped: Reaped) -> Input {
     Input::Exited {
         pid: reaped.pid,
         status: reaped.status,
-        oom_suspected: false,
+        oom_suspected: reaped.oom_suspected,
     }
 }
 

@@ -6,15 +6,22 @@
 //! (file and /proc work goes to `spawn_blocking`).
 
 mod error;
+mod facts;
 mod http_server;
+mod log_queries;
+mod observe;
+mod rpc_counters;
 mod stats;
 
 pub use error::{ApiError, ErrorKind};
 use http_server::HttpServer;
+pub use log_queries::{item as log_item, LogFollow, LogQuery};
+pub use rpc_counters::{Protocol, RpcCounters};
 
 use crate::actor::{ActorError, Handle};
 use crate::config_dir::{self, LoadError};
 use crate::logs::{LogFrom, LogHub};
+use crate::probe_output::ProbeOutputs;
 use crate::service_files::{self, ServiceFileError};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,7 +31,7 @@ use zinit_core::name::ServiceName;
 use zinit_core::signal::Signal;
 use zinit_core::supervisor::{Command, ShutdownMode, Snapshot};
 use zinit_proto::errors::ErrorCode;
-use zinit_proto::wire::{ServiceStats, ServiceStatus};
+use zinit_proto::wire::ServiceStatus;
 
 /// Everything a connection needs to serve requests.
 #[derive(Clone)]
@@ -33,18 +40,36 @@ pub struct Api {
     config_dir: Arc<PathBuf>,
     logs: Arc<LogHub>,
     http: Arc<HttpServer>,
+    /// Previous CPU readings, for `stats` percentages between requests.
     cpu: Arc<stats::CpuTracker>,
+    /// Each service's last test output, for `why`.
+    probe_outputs: ProbeOutputs,
+    /// Requests served, for `system_metrics`.
+    rpc: Arc<RpcCounters>,
 }
 
 impl Api {
-    pub fn new(actor: Handle, config_dir: PathBuf, logs: Arc<LogHub>) -> Api {
+    /// `probe_outputs` is where the actor's shell records test output.
+    pub fn new(
+        actor: Handle,
+        config_dir: PathBuf,
+        logs: Arc<LogHub>,
+        probe_outputs: ProbeOutputs,
+    ) -> Api {
         Api {
             actor,
             config_dir: Arc::new(config_dir),
             logs,
             http: Arc::new(HttpServer::unavailable()),
             cpu: Arc::new(stats::CpuTracker::new()),
+            probe_outputs,
+            rpc: Arc::new(RpcCounters::default()),
         }
+    }
+
+    /// Where the servers count the requests they answer.
+    pub fn rpc_counters(&self) -> &RpcCounters {
+        &self.rpc
     }
 
     /// The control socket this daemon serves, for the HTTP proxy it may
@@ -164,25 +189,6 @@ impl Api {
             spec: Arc::new(loaded.spec),
         };
         self.command(command, &name, "monitor").await
-    }
-
-    pub async fn stats(&self, name: &str) -> Result<ServiceStats, ApiError> {
-        let name = parse_name(name, "stats")?;
-        let snapshot = self.actor.snapshot();
-        let view = snapshot
-            .services
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name, "stats"))?;
-        let is_down = || {
-            let refusal = zinit_core::supervisor::CommandError::IsDown(name.clone());
-            ApiError::refused(refusal, "stats")
-        };
-        let pid = view.pid.ok_or_else(is_down)?;
-        let label = name.to_string();
-        let cpu = self.cpu.clone();
-        blocking(move || stats::sample(pid, &cpu).map(|tree| tree.to_wire(&label)))
-            .await?
-            .ok_or_else(is_down)
     }
 
     pub async fn create(&self, name: &str, content: Value) -> Result<String, ApiError> {

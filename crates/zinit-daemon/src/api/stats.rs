@@ -302,8 +302,6 @@ pub fn sample(pid: i32, tracker: &CpuTracker) -> Option<TreeSample> {
 }
 
 /// The daemon's own process, for `system_metrics`.
-// Called by `system_metrics` once the API wires it up.
-#[allow(dead_code)]
 pub fn own_process() -> ProcessMetrics {
     let clock = Clock::new();
     let stat = read_stat(std::process::id() as i32);

@@ -21,6 +21,7 @@
 
 mod child;
 mod fds;
+mod oom;
 mod reaper;
 mod resolve;
 mod spawn;
@@ -41,4 +42,16 @@ use zinit_core::exit::ExitStatus;
 pub struct Reaped {
     pub pid: i32,
     pub status: ExitStatus,
+    /// Died of SIGKILL while the kernel's OOM killer acted (see [`oom`]).
+    pub oom_suspected: bool,
+}
+
+impl Reaped {
+    fn new(pid: i32, status: ExitStatus) -> Reaped {
+        Reaped {
+            pid,
+            status,
+            oom_suspected: oom::suspect_oom(status),
+        }
+    }
 }

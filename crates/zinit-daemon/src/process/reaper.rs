@@ -40,6 +40,7 @@ pub(super) fn ensure_started(table: &mut table::Table) -> std::io::Result<()> {
     if table.reaper_started {
         return Ok(());
     }
+    super::oom::remember_oom_kills();
     std::thread::Builder::new()
         .name("zinit-reaper".into())
         .spawn(run)?;
@@ -129,7 +130,7 @@ fn reap(pid: i32) {
         return;
     }
     drop(table);
-    if reg.exits.send(Reaped { pid, status }).is_err() {
+    if reg.exits.send(Reaped::new(pid, status)).is_err() {
         tracing::debug!(pid, "owner of process {pid} is gone: {status}");
     }
 }

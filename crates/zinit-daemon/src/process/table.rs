@@ -115,7 +115,7 @@ pub(super) fn settle(pid: i32, token: u64, exec_ok: bool, exits: &UnboundedSende
     if let Some(status) = table.early.remove(&token) {
         drop(table);
         if exec_ok {
-            let _ignored = exits.send(Reaped { pid, status });
+            let _ignored = exits.send(Reaped::new(pid, status));
         }
         return;
     }

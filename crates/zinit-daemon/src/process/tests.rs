@@ -166,7 +166,8 @@ async fn exit_codes_and_signals_are_reported() {
             next_exit(&mut rx).await,
             Reaped {
                 pid: child.pid,
-                status: expected
+                status: expected,
+                oom_suspected: false,
             },
             "{script}"
         );
@@ -484,7 +485,8 @@ async fn group_signal_reaches_a_grandchild() {
         exit,
         Reaped {
             pid: child.pid,
-            status: ExitStatus::Signaled(15)
+            status: ExitStatus::Signaled(15),
+            oom_suspected: false,
         }
     );
     wait_until("the orphaned grandchild is reaped", || {

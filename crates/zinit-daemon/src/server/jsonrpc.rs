@@ -4,8 +4,7 @@
 
 use super::lines::{read_line, LineError};
 use super::{InFlight, MAX_REQUEST_LINE};
-use crate::api::{Api, ApiError};
-use crate::logs::{FollowItem, LogFrom};
+use crate::api::{log_item, Api, ApiError, LogFollow, LogQuery, Protocol};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +13,7 @@ use tokio::sync::mpsc;
 use zinit_core::supervisor::ShutdownMode;
 use zinit_proto::errors::RpcError;
 use zinit_proto::jsonrpc::{
-    batch_line, parse_frame, Frame, Method, Notification, Request, Response,
+    batch_line, parse_frame, Frame, Method, Notification, Params, Request, Response,
     LOG_SUBSCRIPTION_METHOD,
 };
 
@@ -96,10 +95,16 @@ async fn answer_frame(api: &Api, text: &str, pushes: &mpsc::Sender<String>) -> O
 }
 
 async fn answer(api: &Api, request: &Request, pushes: &mpsc::Sender<String>) -> Option<Response> {
-    let outcome = match request.resolve() {
-        Ok(method) => call(api, method, request, pushes).await,
-        Err(e) => Err(e),
+    let (label, outcome) = match request.resolve() {
+        Ok(method) => (
+            method.canonical_name(),
+            call(api, method, request, pushes).await,
+        ),
+        // Never a client's string as a label: the table must stay small.
+        Err(e) => ("unknown", Err(e)),
     };
+    let error = outcome.as_ref().err().map(|e| e.code);
+    api.rpc_counters().record(Protocol::JsonRpc, label, error);
     request.respond(outcome)
 }
 
@@ -144,33 +149,66 @@ async fn call(
             to_value(api.current_logs(filter))
         }
         Method::StreamSubscribeLogs => {
-            let filter = p.optional_str(0, "name")?.map(str::to_owned);
-            Ok(subscribe(api, filter, pushes.clone()))
+            let query = LogQuery {
+                name: p.optional_str(0, "name")?.map(str::to_owned),
+                ..LogQuery::default()
+            };
+            let follow = api.follow_logs(&query).map_err(|e| e.to_rpc())?;
+            Ok(subscribe(follow, Pushed::LegacyText, pushes.clone()))
         }
+        Method::StreamReadLogs => wire(api.read_logs(&log_query(p)?)),
+        Method::StreamFollowLogs => {
+            let follow = api.follow_logs(&log_query(p)?).map_err(|e| e.to_rpc())?;
+            Ok(subscribe(follow, Pushed::Records, pushes.clone()))
+        }
+        Method::ServiceWhy => wire(api.why(name()?)),
+        Method::SystemMetrics => wire(api.metrics().await),
     }
 }
 
-/// Start pushing new log lines (optionally of one service) to this
-/// connection; returns the subscription id.
-fn subscribe(api: &Api, filter: Option<String>, pushes: mpsc::Sender<String>) -> Value {
+/// The `name`, `after_seq`, `last` and `since` params of a log method.
+fn log_query(p: &Params) -> Result<LogQuery, RpcError> {
+    Ok(LogQuery {
+        name: p.optional_str(0, "name")?.map(str::to_owned),
+        after_seq: p.optional_u64(1, "after_seq")?,
+        last: p.optional_u64(2, "last")?,
+        since: p.optional_str(3, "since")?.map(str::to_owned),
+    })
+}
+
+/// What a log subscription pushes.
+#[derive(Clone, Copy)]
+enum Pushed {
+    /// `stream_subscribeLogs`: legacy text lines (`[+] NAME: text`).
+    LegacyText,
+    /// `stream_followLogs`: records with seq and time, and gap items.
+    Records,
+}
+
+/// Push what `follow` yields to this connection as notifications until the
+/// connection closes; returns the subscription id.
+fn subscribe(mut follow: LogFollow, pushed: Pushed, pushes: mpsc::Sender<String>) -> Value {
     let id = NEXT_SUBSCRIPTION.fetch_add(1, Ordering::Relaxed);
-    let mut follower = api.logs().follow(filter.map(Into::into), LogFrom::Now);
+    let method = match pushed {
+        Pushed::LegacyText => LOG_SUBSCRIPTION_METHOD,
+        Pushed::Records => Method::StreamFollowLogs.canonical_name(),
+    };
     tokio::spawn(async move {
-        let push = |result: Value| {
-            Notification::subscription(LOG_SUBSCRIPTION_METHOD, json!(id), result).to_line()
-        };
         loop {
-            for item in follower.next_batch(256).await {
-                let note = match item {
-                    FollowItem::Line(line) => push(json!(line.legacy_text())),
-                    FollowItem::Gap { missed } => {
-                        let missed = missed.map_or("some".to_owned(), |n| n.to_string());
-                        push(json!(format!(
-                            "[-] zinit: {missed} log lines dropped: subscriber too slow"
-                        )))
-                    }
-                };
+            let items = tokio::select! {
+                items = follow.next_batch() => items,
                 // The connection is gone: end the subscription.
+                () = pushes.closed() => return,
+            };
+            for item in &items {
+                let item = log_item(item);
+                let result = match pushed {
+                    Pushed::LegacyText => json!(item.legacy_text()),
+                    Pushed::Records => json!(item),
+                };
+                let note = Notification::subscription(method, json!(id), result).to_line();
+                // A full queue waits here, and the follower falls behind:
+                // the lines it then misses come back as a counted gap.
                 if pushes.send(note).await.is_err() {
                     return;
                 }

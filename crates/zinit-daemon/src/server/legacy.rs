@@ -3,16 +3,18 @@
 
 use super::lines::{read_line, LineError};
 use super::InFlight;
-use crate::api::{Api, ApiError};
+use crate::api::{Api, ApiError, Protocol};
 use crate::logs::{FollowItem, LogFrom, LogLine};
 use serde::Serialize;
-use serde_json::Value;
 use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use zinit_core::supervisor::ShutdownMode;
+use zinit_proto::errors::INVALID_REQUEST;
 use zinit_proto::legacy::{parse_command, reply_error, reply_ok, LegacyCommand};
+use zinit_proto::observe::gap_text;
+use zinit_proto::wire::ServiceStats;
 
 /// Answer one legacy command line.
 pub async fn serve<R>(
@@ -27,43 +29,48 @@ where
 {
     // Counted until the reply is written; a log stream is not a request.
     let guard = in_flight.begin();
+    let counters = api.rpc_counters();
     let command = match parse_command(line) {
         Ok(command) => command,
-        Err(message) => return finish(&mut writer, reply_error(&message)).await,
+        Err(message) => {
+            counters.record(Protocol::Legacy, "unknown", Some(INVALID_REQUEST));
+            return finish(&mut writer, reply_error(&message)).await;
+        }
     };
-    let reply = match command {
-        LegacyCommand::List => reply_ok(&api.list()),
-        LegacyCommand::Status(name) => answer(api.status(&name)),
-        LegacyCommand::Start(name) => answer_null(api.start(&name).await),
-        LegacyCommand::Stop(name) => answer_null(api.stop(&name).await),
-        LegacyCommand::Restart(name) => answer_null(api.restart(&name).await),
-        LegacyCommand::Monitor(name) => answer_null(api.monitor(&name).await),
-        LegacyCommand::Forget(name) => answer_null(api.forget(&name).await),
-        LegacyCommand::Kill { name, signal } => answer_null(api.kill(&name, &signal).await),
-        LegacyCommand::Stats(name) => answer(
-            api.stats(&name)
-                .await
-                .map(zinit_proto::wire::ServiceStats::into_original),
-        ),
-        LegacyCommand::Shutdown => answer_null(api.shutdown(ShutdownMode::PowerOff).await),
-        LegacyCommand::Reboot => answer_null(api.shutdown(ShutdownMode::Reboot).await),
+    let verb = command.verb();
+    let (reply, error) = match command {
+        LegacyCommand::List => respond(Ok(api.list())),
+        LegacyCommand::Status(name) => respond(api.status(&name)),
+        LegacyCommand::Start(name) => respond(api.start(&name).await),
+        LegacyCommand::Stop(name) => respond(api.stop(&name).await),
+        LegacyCommand::Restart(name) => respond(api.restart(&name).await),
+        LegacyCommand::Monitor(name) => respond(api.monitor(&name).await),
+        LegacyCommand::Forget(name) => respond(api.forget(&name).await),
+        LegacyCommand::Kill { name, signal } => respond(api.kill(&name, &signal).await),
+        // Exactly the keys deployed clients know (compat.md).
+        LegacyCommand::Stats(name) => {
+            respond(api.stats(&name).await.map(ServiceStats::into_original))
+        }
+        LegacyCommand::Shutdown => respond(api.shutdown(ShutdownMode::PowerOff).await),
+        LegacyCommand::Reboot => respond(api.shutdown(ShutdownMode::Reboot).await),
         LegacyCommand::Log { snapshot } => {
+            counters.record(Protocol::Legacy, verb, None);
             drop(guard);
             return stream_logs(reader, writer, api, snapshot).await;
         }
     };
+    counters.record(Protocol::Legacy, verb, error);
     finish(&mut writer, reply).await
 }
 
-fn answer<T: Serialize>(result: Result<T, ApiError>) -> String {
+/// The reply line for a result (`()` is a `null` body), and the error
+/// code it stands for. Serialized straight from the wire type, so the keys
+/// keep the order deployed clients know.
+fn respond<T: Serialize>(result: Result<T, ApiError>) -> (String, Option<i64>) {
     match result {
-        Ok(body) => reply_ok(&body),
-        Err(e) => reply_error(&e.message),
+        Ok(body) => (reply_ok(&body), None),
+        Err(e) => (reply_error(&e.message), Some(e.to_rpc().code)),
     }
-}
-
-fn answer_null(result: Result<(), ApiError>) -> String {
-    answer(result.map(|()| Value::Null))
 }
 
 async fn finish<W: AsyncWrite + Unpin>(writer: &mut W, reply: String) -> std::io::Result<()> {
@@ -103,8 +110,7 @@ where
                     match item {
                         FollowItem::Line(line) => write_log_line(&mut writer, &line).await?,
                         FollowItem::Gap { missed } => {
-                            let missed = missed.map_or("some".to_owned(), |n| n.to_string());
-                            let note = format!("[-] zinit: {missed} log lines dropped: reader too slow\n");
+                            let note = gap_text(missed) + "\n";
                             writer.write_all(note.as_bytes()).await?;
                         }
                     }

@@ -22,20 +22,26 @@ pub enum Method {
     ServiceDelete,
     ServiceGet,
     ServiceStats,
+    ServiceWhy,
     SystemShutdown,
     SystemReboot,
     SystemStartHttpServer,
     SystemStopHttpServer,
     StreamCurrentLogs,
     StreamSubscribeLogs,
+    StreamReadLogs,
+    StreamFollowLogs,
+    SystemMetrics,
 }
 
 const NONE: &[&str] = &[];
 const NAME: &[&str] = &["name"];
+/// Where a log read or follow starts; all optional (see `docs/logs.md`).
+const LOG_QUERY: &[&str] = &["name", "after_seq", "last", "since"];
 
 impl Method {
     /// Every method, in the order of the OpenRPC document.
-    pub const ALL: [Method; 19] = [
+    pub const ALL: [Method; 23] = [
         Method::RpcDiscover,
         Method::ServiceList,
         Method::ServiceStatus,
@@ -49,12 +55,16 @@ impl Method {
         Method::ServiceDelete,
         Method::ServiceGet,
         Method::ServiceStats,
+        Method::ServiceWhy,
         Method::SystemShutdown,
         Method::SystemReboot,
         Method::SystemStartHttpServer,
         Method::SystemStopHttpServer,
         Method::StreamCurrentLogs,
         Method::StreamSubscribeLogs,
+        Method::StreamReadLogs,
+        Method::StreamFollowLogs,
+        Method::SystemMetrics,
     ];
 
     /// The name clients send and the OpenRPC document lists.
@@ -73,12 +83,16 @@ impl Method {
             Method::ServiceDelete => "service_delete",
             Method::ServiceGet => "service_get",
             Method::ServiceStats => "service_stats",
+            Method::ServiceWhy => "service_why",
             Method::SystemShutdown => "system_shutdown",
             Method::SystemReboot => "system_reboot",
             Method::SystemStartHttpServer => "system_start_http_server",
             Method::SystemStopHttpServer => "system_stop_http_server",
             Method::StreamCurrentLogs => "stream_currentLogs",
             Method::StreamSubscribeLogs => "stream_subscribeLogs",
+            Method::StreamReadLogs => "stream_readLogs",
+            Method::StreamFollowLogs => "stream_followLogs",
+            Method::SystemMetrics => "system_metrics",
         }
     }
 
@@ -90,7 +104,8 @@ impl Method {
             | Method::ServiceList
             | Method::SystemShutdown
             | Method::SystemReboot
-            | Method::SystemStopHttpServer => NONE,
+            | Method::SystemStopHttpServer
+            | Method::SystemMetrics => NONE,
             Method::ServiceStatus
             | Method::ServiceStart
             | Method::ServiceStop
@@ -100,11 +115,13 @@ impl Method {
             | Method::ServiceDelete
             | Method::ServiceGet
             | Method::ServiceStats
+            | Method::ServiceWhy
             | Method::StreamCurrentLogs
             | Method::StreamSubscribeLogs => NAME,
             Method::ServiceKill => &["name", "signal"],
             Method::ServiceCreate => &["name", "content"],
             Method::SystemStartHttpServer => &["address"],
+            Method::StreamReadLogs | Method::StreamFollowLogs => LOG_QUERY,
         }
     }
 
@@ -112,7 +129,10 @@ impl Method {
     /// rest are optional and may be omitted or `null`).
     pub fn required_params(self) -> usize {
         match self {
-            Method::StreamCurrentLogs | Method::StreamSubscribeLogs => 0,
+            Method::StreamCurrentLogs
+            | Method::StreamSubscribeLogs
+            | Method::StreamReadLogs
+            | Method::StreamFollowLogs => 0,
             other => other.param_names().len(),
         }
     }

@@ -58,6 +58,19 @@ impl Params {
         }
     }
 
+    /// An optional non-negative integer parameter: absent or `null` is
+    /// `None`; a negative, fractional or non-numeric value is an error
+    /// naming it.
+    pub fn optional_u64(&self, index: usize, name: &str) -> Result<Option<u64>, RpcError> {
+        match self.get(index, name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(value) => value
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| mistyped(name, "a non-negative integer", value)),
+        }
+    }
+
     /// A required object parameter (e.g. `service_create`'s `content`).
     pub fn required_object(
         &self,
@@ -196,6 +209,22 @@ mod tests {
             Some("a")
         );
         assert!(positional(json!([1])).optional_str(0, "name").is_err());
+    }
+
+    #[test]
+    fn optional_u64() {
+        assert_eq!(Params::None.optional_u64(1, "last").unwrap(), None);
+        let params = positional(json!({"last": 20, "after_seq": null}));
+        assert_eq!(params.optional_u64(2, "last").unwrap(), Some(20));
+        assert_eq!(params.optional_u64(1, "after_seq").unwrap(), None);
+        for bad in [json!([-1]), json!([1.5]), json!(["7"])] {
+            let err = positional(bad).optional_u64(0, "last").unwrap_err();
+            assert!(
+                err.message
+                    .contains("\"last\" must be a non-negative integer"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
