@@ -14,6 +14,8 @@ mod common;
 mod api;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
+#[path = "http/metrics.rs"]
+mod metrics;
 #[path = "http/security.rs"]
 mod security;
 #[path = "http/ws.rs"]

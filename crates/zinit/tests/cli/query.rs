@@ -64,16 +64,25 @@ fn stats_shows_the_service_and_its_children() {
     let shape: Vec<String> = text(&out.stdout)
         .lines()
         .map(|line| match line.split_once(": ") {
-            Some((key, value)) if key.ends_with("cpu_usage") || key.ends_with("memory_usage") => {
+            Some((key, value))
+                if ["cpu_usage", "memory_usage", "cpu_seconds", "uptime_seconds"]
+                    .iter()
+                    .any(|k| key.ends_with(k)) =>
+            {
                 numbers.push(value.parse::<f64>().expect("a number"));
                 format!("{key}: #")
+            }
+            Some(("started_at", value)) => {
+                humantime::parse_rfc3339(value.trim_matches('"')).expect("an RFC 3339 time");
+                "started_at: T".to_owned()
             }
             _ => line.to_owned(),
         })
         .collect();
     let expected = format!(
-        "children:\n  - cpu_usage: #\n    memory_usage: #\n    pid: {child}\n\
-         cpu_usage: #\nmemory_usage: #\nname: s\npid: {pid}"
+        "children:\n  - cpu_seconds: #\n    cpu_usage: #\n    memory_usage: #\n    pid: {child}\n\
+         cpu_seconds: #\ncpu_usage: #\nmemory_usage: #\nname: s\npid: {pid}\nrestarts: 0\n\
+         started_at: T\ntotal_cpu_usage: #\ntotal_memory_usage: #\nuptime_seconds: #"
     );
     assert_eq!(shape.join("\n"), expected);
     assert!(numbers.iter().all(|n| *n >= 0.0), "{numbers:?}");

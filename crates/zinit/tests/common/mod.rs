@@ -95,6 +95,17 @@ impl Daemon {
         self
     }
 
+    /// Start `zinit init` with extra arguments (`-b 100`, `--log-dir D`)
+    /// and wait until its socket answers.
+    pub fn start_args(mut self, extra: &[&str]) -> Daemon {
+        self.spawn_init(extra);
+        let socket = self.socket.clone();
+        wait_until("the control socket", || {
+            UnixStream::connect(&socket).is_ok()
+        });
+        self
+    }
+
     /// Start `zinit init` from `command` (see `spawn_init_with`) and wait
     /// until its socket answers.
     pub fn start_with(mut self, command: Command) -> Daemon {

@@ -90,10 +90,27 @@ fn every_rpc_method_answers_exactly() {
     assert!(stats["cpu_usage"].as_f64().unwrap() >= 0.0, "{stats}");
     assert_eq!(stats["children"], json!([]));
     let keys: Vec<&String> = stats.as_object().unwrap().keys().collect();
+    // The original keys, and the extras old clients ignore: the restart
+    // above left a last exit.
     assert_eq!(
         keys,
-        ["children", "cpu_usage", "memory_usage", "name", "pid"]
+        [
+            "children",
+            "cpu_seconds",
+            "cpu_usage",
+            "last_exit",
+            "memory_usage",
+            "name",
+            "pid",
+            "restarts",
+            "started_at",
+            "total_cpu_usage",
+            "total_memory_usage",
+            "uptime_seconds"
+        ]
     );
+    assert_eq!(stats["last_exit"]["signal"], "SIGTERM", "{stats}");
+    assert_eq!(stats["restarts"], 0, "{stats}");
 
     assert_eq!(result(&mut c, "service_stop", json!(["app"])), Value::Null);
     d.wait_state("app", |s| s != "Running");
@@ -206,6 +223,11 @@ fn every_rpc_method_answers_exactly() {
         "system_stop_http_server",
         "stream_currentLogs",
         "stream_subscribeLogs",
+        // Added by zinit: tested in tests/observability and tests/http.
+        "service_why",
+        "stream_readLogs",
+        "stream_followLogs",
+        "system_metrics",
     ]
     .into();
     assert_eq!(methods, expected);
