@@ -183,10 +183,11 @@ async fn show_logs(
     // Handlers first, so no interrupt is lost between two lines.
     let interrupted = signals::termination();
     tokio::pin!(interrupted);
-    // With no starting point given, show what is kept, as `log` always did.
+    // With no starting point given, show everything kept first, as `log`
+    // always did (the newest 2^64 lines are all of them).
     let mut query = query.clone();
     if query.after_seq.is_none() && query.last.is_none() && query.since.is_none() {
-        query.after_seq = Some(0);
+        query.last = Some(u64::MAX);
     }
     let mut items = client.follow_logs(&query).await?;
     loop {

@@ -143,16 +143,21 @@ impl Api {
     pub fn follow_logs(&self, query: &LogQuery) -> Result<LogFollow, ApiError> {
         let selection = query.check("follow_logs")?;
         let service = selection.service.clone();
-        let start = match selection.last {
-            // Pick the newest N now, then follow from just before the first
-            // of them: nothing of the view after it can have been evicted
-            // (eviction is oldest first within a service), so no false gap.
-            Some(_) => {
+        let start = match (selection.after_seq, selection.last) {
+            // Resuming, but only the newest N: pick them now, then follow
+            // from just before the first of them. Nothing of the view after
+            // it can have been dropped (a service's lines go oldest first),
+            // so this adds no false gap; a real one is reported as usual.
+            (Some(_), Some(_)) => {
                 let page = self.read_logs(query)?;
                 let before_first = page.lines.first().map_or(page.next_seq, |l| l.seq);
                 LogFrom::AfterSeq(before_first.saturating_sub(1))
             }
-            None => selection.start(LogFrom::Now),
+            (Some(seq), None) => LogFrom::AfterSeq(seq),
+            // The newest N, of those since a time when both are given: the
+            // newest N overall narrowed by `since` are exactly those.
+            (None, Some(n)) => LogFrom::Last(n),
+            (None, None) => selection.start(LogFrom::Now),
         };
         Ok(LogFollow {
             follower: self.logs.follow(service, start),

@@ -173,3 +173,28 @@ fn cli_log_options_select_and_render_lines() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("since"), "{err}");
 }
+
+#[test]
+fn cli_log_starts_with_the_kept_lines_and_no_false_gap() {
+    let d = Daemon::new().start_args(&["-b", "100"]);
+    flood(&d, "noisy", 1000);
+    let mut child = std::process::Command::new(ZINIT)
+        .arg("-s")
+        .arg(&d.socket)
+        .args(["log", "noisy"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("zinit log");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    // The ring dropped 900 of noisy's lines long before this follower
+    // started: that is not a loss to report to it.
+    let mut first = Vec::new();
+    while first.len() < 10 {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).expect("line") > 0, "closed early");
+        first.push(line.trim_end().to_owned());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(first.iter().all(|l| l == "[+] noisy: line"), "{first:?}");
+}
