@@ -15,6 +15,7 @@ const EXIT_FORCED: u8 = 1;
 const EXIT_FAILED: u8 = 1;
 
 pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
+    limit_malloc_arenas();
     let is_pid1 = pid1::is_pid1();
     let mode = if init.container {
         RunMode::Container
@@ -136,5 +137,18 @@ fn kernel_log_path(is_pid1: bool) -> Option<std::path::PathBuf> {
         Some(v) if v == "off" => None,
         Some(path) => Some(path.into()),
         None => is_pid1.then(|| "/dev/kmsg".into()),
+    }
+}
+
+/// One malloc arena for the whole process, set before any thread starts.
+/// glibc gives each thread that allocates its own arena (up to 8 per core),
+/// each keeping its freed memory; zinit's threads allocate little and
+/// rarely contend, so separate arenas only cost resident memory.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }

@@ -32,8 +32,11 @@ use tracing_subscriber::EnvFilter;
 /// The variable holding an `EnvFilter` directive that overrides `-d`.
 const FILTER_VAR: &str = "ZINIT_LOG";
 /// Lines queued per destination before new ones are dropped. Bounds the
-/// memory a stuck destination can hold (about 100 bytes a line).
-const QUEUE_LINES: usize = 16 * 1024;
+/// memory a stuck destination can hold (about 100 bytes a line). The queue
+/// preallocates and touches 32 bytes a slot, so it stays small: 2,048 lines
+/// cover a start-up burst of hundreds of services for 64 KiB of resident
+/// memory (16,384 slots cost 512 KiB).
+const QUEUE_LINES: usize = 2 * 1024;
 /// Longest kmsg record in bytes, prefix and newline included. The kernel
 /// refuses records near 1 KiB; longer lines are cut to this.
 const KMSG_RECORD_MAX: usize = 900;

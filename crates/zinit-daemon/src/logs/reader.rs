@@ -7,15 +7,35 @@
 //! the next newline. Invalid UTF-8 is replaced, never a reason to stop.
 //! The reader awaits nothing but the pipe: the hub's lock is short and a
 //! log file's queue never blocks (a full queue drops the line, counted).
+//!
+//! An idle reader holds no read buffer: it waits for readiness, then reads
+//! into its worker thread's one scratch buffer without awaiting in between,
+//! so hundreds of quiet services cost no buffer memory each.
 
 use super::{LogFile, LogHub, Stream, MAX_LINE_BYTES};
+use std::cell::RefCell;
+use std::io::ErrorKind;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 
-/// How much is read from the pipe at once.
-const READ_CHUNK: usize = 16 * 1024;
+/// How much is read from the pipe at once (a whole default pipe buffer).
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    /// The scratch buffer every reader on this thread reads into. Borrowed
+    /// only between a readiness wake-up and the end of that one read, never
+    /// across an await, so one per thread is enough.
+    static READ_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What one read from the pipe came to.
+enum Read {
+    Data,
+    NotReady,
+    Eof,
+    Failed(std::io::Error),
+}
 
 /// Read `fd` (the read end of a pipe) until EOF, pushing each line to `hub`
 /// as `service`'s `stream`, and to `file` if any. An unterminated last
@@ -28,7 +48,7 @@ pub fn spawn_pipe_reader(
     file: Option<LogFile>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut pipe = match pipe::Receiver::from_owned_fd(fd) {
+        let pipe = match pipe::Receiver::from_owned_fd(fd) {
             Ok(pipe) => pipe,
             Err(e) => {
                 tracing::warn!(%service, "cannot read output of service {service}: {e}");
@@ -43,13 +63,30 @@ pub fn spawn_pipe_reader(
                 file.write(&line);
             }
         };
-        let mut buf = vec![0u8; READ_CHUNK];
         loop {
-            match pipe.read(&mut buf).await {
-                Ok(0) => break,
-                Ok(n) => lines.feed(&buf[..n], &mut emit),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
+            if let Err(e) = pipe.readable().await {
+                tracing::warn!(%service, "reading output of service {service} failed: {e}");
+                break;
+            }
+            let read = READ_BUF.with_borrow_mut(|buf| {
+                if buf.len() < READ_CHUNK {
+                    buf.resize(READ_CHUNK, 0);
+                }
+                match pipe.try_read(buf) {
+                    Ok(0) => Read::Eof,
+                    Ok(n) => {
+                        lines.feed(&buf[..n], &mut emit);
+                        Read::Data
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => Read::NotReady,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => Read::NotReady,
+                    Err(e) => Read::Failed(e),
+                }
+            });
+            match read {
+                Read::Data | Read::NotReady => {}
+                Read::Eof => break,
+                Read::Failed(e) => {
                     tracing::warn!(%service, "reading output of service {service} failed: {e}");
                     break;
                 }
