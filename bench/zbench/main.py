@@ -6,6 +6,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ def fmt(v: float | None) -> str:
     if v is None:
         return "-"
     a = abs(v)
-    if a >= 1e5:
+    if a >= 1e4:
         return f"{v:,.0f}"
     if a >= 100:
         return f"{v:.0f}"
@@ -58,8 +59,8 @@ def rounds_for(case: sc.Case, args) -> int:
         return args.rounds
     if args.quick:
         return 1
-    if case.scenario == "cold_start" and case.name == "N=500":
-        return 3
+    if case.scenario in ("cold_start", "memory") and case.name == "N=500":
+        return 3  # supervisord alone needs ~10 s to start 500
     if case.scenario == "restart":
         return 3  # 20 kills each; s6 and supervisord take ~1 s per kill
     return 5
@@ -213,6 +214,14 @@ def main(argv=None) -> int:
         if ADAPTERS[s].deps_note:
             print(f"bench: note: {ADAPTERS[s].deps_note}")
 
+    # Measure a snapshot of the binaries: the tree may be rebuilt while we
+    # run (a binary rewritten under a running zinit can crash it).
+    snap = tempfile.mkdtemp(prefix="zb-bin-")
+    for attr in ("child", "tool", "zinit"):
+        dst = os.path.join(snap, os.path.basename(getattr(tools, attr)))
+        shutil.copy2(getattr(tools, attr), dst)
+        setattr(tools, attr, dst)
+
     become_subreaper()
     info = machine_info()
     print("bench: machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
@@ -234,8 +243,8 @@ def main(argv=None) -> int:
             timings[scen] = time.monotonic() - t0
             print(f"### {scen} took {timings[scen]:.1f}s", flush=True)
     finally:
-        import shutil
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(snap, ignore_errors=True)
 
     # --- summary and JSON
     print("\n######## summary (medians)")

@@ -46,14 +46,18 @@ class Session:
 
     def wait_all(self, deadline_s: float, names=None) -> float:
         names = names or [s.name for s in self.svcs]
+        def exited():
+            rc = self.sup.proc.poll()
+            return None if rc is None else f"{self.sup_name} exited with {rc}"
+
         try:
-            return self.notes.wait_names(names, self.t_popen + deadline_s)
+            return self.notes.wait_names(names, self.t_popen + deadline_s, abort=exited)
         except HarnessError as e:
             missing = [n for n in names if n not in self.notes.latest]
             rc = self.sup.proc.poll() if self.sup.proc else None
             extra = f"; the supervisor exited with {rc}" if rc is not None else ""
             raise HarnessError(
-                f"{self.sup_name} did not start every child within {deadline_s:.0f}s: "
+                f"{self.sup_name} did not start every child (deadline {deadline_s:.0f}s): "
                 f"{len(missing)} of {len(names)} never notified "
                 f"(first: {', '.join(missing[:3])}){extra}"
             ) from e

@@ -228,21 +228,24 @@ class Notifier:
             self.latest[ident] = (t, pid_i)
             n += 1
 
-    def wait(self, done, deadline: float, what: str) -> None:
+    def wait(self, done, deadline: float, what: str, abort=None) -> None:
         """Receive notifications until done() is true; HarnessError at DEADLINE
-        (an absolute now() time)."""
+        (an absolute now() time), or as soon as abort() returns a reason."""
         import select
 
         while True:
             self.drain()
             if done():
                 return
+            reason = abort() if abort else None
+            if reason:
+                raise HarnessError(f"{reason} while waiting for {what}")
             left = deadline - now()
             if left <= 0:
                 raise HarnessError(f"timed out waiting for {what}")
             select.select([self.sock], [], [], min(left, 0.2))
 
-    def wait_names(self, names, deadline: float, what: str = "") -> float:
+    def wait_names(self, names, deadline: float, what: str = "", abort=None) -> float:
         """Wait until every name in NAMES has notified; returns the time the
         last of them did."""
         names = list(names)
@@ -252,6 +255,7 @@ class Notifier:
             what
             or f"all {len(names)} children to start "
             f"(got {sum(n in self.latest for n in names)})",
+            abort,
         )
         return max(self.latest[n][0] for n in names)
 
