@@ -68,32 +68,55 @@ impl Client {
         method: Method,
         params: Value,
     ) -> Result<(Value, BufReader<UnixStream>), ClientError> {
+        let (id, request) = self.request_line(method, params)?;
+        let mut stream = self.connect().await?;
+        stream.write_all(request.as_bytes()).await?;
+        stream.flush().await?;
+        let mut reader = BufReader::new(stream);
+        let mut line = String::new();
+        let read = reader.read_line(&mut line).await?;
+        let result = answer(method, &id, read, &line)?;
+        Ok((result, reader))
+    }
+
+    /// The id and the newline-terminated line of a request.
+    fn request_line(&self, method: Method, params: Value) -> Result<(Value, String), ClientError> {
         let params = Params::from_value(params).ok_or_else(|| {
             ClientError::Protocol("params must be an array, an object or null".to_string())
         })?;
         let id = json!(self.next_id.fetch_add(1, Ordering::Relaxed));
-        let request = Request::new(id.clone(), method, params);
-        let mut stream = self.connect().await?;
-        stream.write_all(request.to_line().as_bytes()).await?;
-        stream.flush().await?;
-        let mut reader = BufReader::new(stream);
+        let line = Request::new(id.clone(), method, params).to_line();
+        Ok((id, line))
+    }
+
+    /// [`Client::call`] without an async runtime: one blocking connection,
+    /// one request, one answer. For one-shot commands (the CLI), where
+    /// building a runtime would cost more than the whole exchange.
+    pub fn call_blocking(&self, method: Method, params: Value) -> Result<Value, ClientError> {
+        use std::io::{BufRead, Write};
+        let (id, request) = self.request_line(method, params)?;
+        let mut stream =
+            std::os::unix::net::UnixStream::connect(&self.socket).map_err(|source| {
+                ClientError::Unreachable {
+                    socket: self.socket.clone(),
+                    source,
+                }
+            })?;
+        stream.write_all(request.as_bytes())?;
+        let mut reader = std::io::BufReader::new(stream);
         let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Err(ClientError::Protocol(format!(
-                "zinit closed the connection without answering {method}"
-            )));
-        }
-        let response = Response::from_line(&line).map_err(ClientError::Protocol)?;
-        // A request the server could not read is answered with a null id.
-        let unreadable = response.id.is_null() && response.outcome.is_err();
-        if response.id != id && !unreadable {
-            return Err(ClientError::Protocol(format!(
-                "response id {} does not match request id {id}",
-                response.id
-            )));
-        }
-        let result = response.outcome.map_err(ClientError::Rpc)?;
-        Ok((result, reader))
+        let read = reader.read_line(&mut line)?;
+        answer(method, &id, read, &line)
+    }
+
+    /// [`Client::call_blocking`] with the result decoded as `T`.
+    pub fn call_typed_blocking<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        params: Value,
+    ) -> Result<T, ClientError> {
+        let result = self.call_blocking(method, params)?;
+        decode(method, result)
     }
 
     async fn call_typed<T: DeserializeOwned>(
@@ -102,8 +125,7 @@ impl Client {
         params: Value,
     ) -> Result<T, ClientError> {
         let result = self.call(method, params).await?;
-        serde_json::from_value(result)
-            .map_err(|e| ClientError::Protocol(format!("unexpected {method} result: {e}")))
+        decode(method, result)
     }
 
     /// Service name to state.
@@ -217,5 +239,99 @@ impl Client {
                 socket: self.socket.clone(),
                 source,
             })
+    }
+}
+
+/// The result in the response `line` to the request `id` (`read` bytes were
+/// read: 0 means the daemon closed without answering).
+fn answer(method: Method, id: &Value, read: usize, line: &str) -> Result<Value, ClientError> {
+    if read == 0 {
+        return Err(ClientError::Protocol(format!(
+            "zinit closed the connection without answering {method}"
+        )));
+    }
+    let response = Response::from_line(line).map_err(ClientError::Protocol)?;
+    // A request the server could not read is answered with a null id.
+    let unreadable = response.id.is_null() && response.outcome.is_err();
+    if response.id != *id && !unreadable {
+        return Err(ClientError::Protocol(format!(
+            "response id {} does not match request id {id}",
+            response.id
+        )));
+    }
+    response.outcome.map_err(ClientError::Rpc)
+}
+
+fn decode<T: DeserializeOwned>(method: Method, result: Value) -> Result<T, ClientError> {
+    serde_json::from_value(result)
+        .map_err(|e| ClientError::Protocol(format!("unexpected {method} result: {e}")))
+}
+
+/// The one-shot calls of [`Client`] without an async runtime (see
+/// [`Client::call_blocking`]): what a command-line tool needs per command.
+#[derive(Debug)]
+pub struct Blocking<'a>(&'a Client);
+
+impl Client {
+    /// Blocking versions of the one-shot calls.
+    pub fn blocking(&self) -> Blocking<'_> {
+        Blocking(self)
+    }
+}
+
+impl Blocking<'_> {
+    fn unit(&self, method: Method, params: Value) -> Result<(), ClientError> {
+        self.0.call_blocking(method, params).map(drop)
+    }
+
+    pub fn list(&self) -> Result<BTreeMap<String, String>, ClientError> {
+        self.0.call_typed_blocking(Method::ServiceList, json!([]))
+    }
+
+    pub fn status(&self, name: &str) -> Result<ServiceStatus, ClientError> {
+        self.0
+            .call_typed_blocking(Method::ServiceStatus, json!([name]))
+    }
+
+    pub fn start(&self, name: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceStart, json!([name]))
+    }
+
+    pub fn stop(&self, name: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceStop, json!([name]))
+    }
+
+    pub fn restart(&self, name: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceRestart, json!([name]))
+    }
+
+    pub fn monitor(&self, name: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceMonitor, json!([name]))
+    }
+
+    pub fn forget(&self, name: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceForget, json!([name]))
+    }
+
+    pub fn kill(&self, name: &str, signal: &str) -> Result<(), ClientError> {
+        self.unit(Method::ServiceKill, json!([name, signal]))
+    }
+
+    pub fn stats(&self, name: &str) -> Result<ServiceStats, ClientError> {
+        self.0
+            .call_typed_blocking(Method::ServiceStats, json!([name]))
+    }
+
+    pub fn why(&self, name: &str) -> Result<WhyReport, ClientError> {
+        self.0
+            .call_typed_blocking(Method::ServiceWhy, json!([name]))
+    }
+
+    pub fn shutdown(&self) -> Result<(), ClientError> {
+        self.unit(Method::SystemShutdown, json!([]))
+    }
+
+    pub fn reboot(&self) -> Result<(), ClientError> {
+        self.unit(Method::SystemReboot, json!([]))
     }
 }

@@ -12,18 +12,23 @@ const EXIT_UNREACHABLE: u8 = 3;
 const EXIT_FAILED: u8 = 1;
 
 pub fn run(args: &Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("zinit: cannot start: {e}");
-            return ExitCode::from(EXIT_FAILED);
-        }
-    };
     let client = Client::new(args.socket.clone());
-    match runtime.block_on(execute(&client, args)) {
+    // One request and one answer need no async runtime: building one costs
+    // more than the whole exchange. Only `log` streams.
+    let outcome = match one_shot(&client, args) {
+        Some(outcome) => outcome,
+        None => match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(execute(&client, args)),
+            Err(e) => {
+                eprintln!("zinit: cannot start: {e}");
+                return ExitCode::from(EXIT_FAILED);
+            }
+        },
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Client(e)) => {
             eprintln!("zinit: {}", describe(&e));
@@ -73,21 +78,47 @@ impl From<String> for Failure {
     }
 }
 
+/// Every command but `log`, over a blocking connection; `None` for `log`.
+fn one_shot(client: &Client, args: &Args) -> Option<Result<(), Failure>> {
+    if matches!(args.command, Command::Log { .. }) {
+        return None;
+    }
+    Some(one_shot_command(client, args))
+}
+
+fn one_shot_command(client: &Client, args: &Args) -> Result<(), Failure> {
+    let json = args.json;
+    let client = client.blocking();
+    match &args.command {
+        Command::Init(_) | Command::Proxy(_) => not_a_client_command()?,
+        Command::Log { .. } => not_a_one_shot_command()?,
+        Command::List => output::print(&client.list()?, json)?,
+        Command::Status { name } => output::print(&client.status(name)?, json)?,
+        Command::Start { name } => client.start(name)?,
+        Command::Stop { name } => client.stop(name)?,
+        Command::Restart { name } => client.restart(name)?,
+        Command::Monitor { name } => client.monitor(name)?,
+        Command::Forget { name } => client.forget(name)?,
+        Command::Kill { name, signal } => client.kill(name, signal)?,
+        Command::Stats { name } => output::print(&client.stats(name)?, json)?,
+        Command::Shutdown => client.shutdown()?,
+        Command::Reboot => client.reboot()?,
+        Command::Why { name } => {
+            let report = client.why(name)?;
+            if json {
+                output::print(&report, true)?
+            } else {
+                print!("{}", render_why(&report));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `zinit log`, the one command that streams.
 async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
     let json = args.json;
     match &args.command {
-        Command::Init(_) | Command::Proxy(_) => not_a_client_command()?,
-        Command::List => output::print(&client.list().await?, json)?,
-        Command::Status { name } => output::print(&client.status(name).await?, json)?,
-        Command::Start { name } => client.start(name).await?,
-        Command::Stop { name } => client.stop(name).await?,
-        Command::Restart { name } => client.restart(name).await?,
-        Command::Monitor { name } => client.monitor(name).await?,
-        Command::Forget { name } => client.forget(name).await?,
-        Command::Kill { name, signal } => client.kill(name, signal).await?,
-        Command::Stats { name } => output::print(&client.stats(name).await?, json)?,
-        Command::Shutdown => client.shutdown().await?,
-        Command::Reboot => client.reboot().await?,
         Command::Log {
             snapshot,
             lines,
@@ -111,14 +142,7 @@ async fn execute(client: &Client, args: &Args) -> Result<(), Failure> {
             };
             show_logs(client, &query, !snapshot, style).await?
         }
-        Command::Why { name } => {
-            let report = client.why(name).await?;
-            if json {
-                output::print(&report, true)?
-            } else {
-                print!("{}", render_why(&report));
-            }
-        }
+        _ => not_a_one_shot_command()?,
     }
     Ok(())
 }
@@ -129,6 +153,12 @@ fn not_a_client_command() -> Result<(), Failure> {
     Err(Failure::Other(
         "init and proxy are not client commands".to_owned(),
     ))
+}
+
+/// One-shot commands never reach the async path, nor `log` the blocking
+/// one; reaching either is a programming error reported as a failure.
+fn not_a_one_shot_command() -> Result<(), Failure> {
+    Err(Failure::Other("log is not a one-shot command".to_owned()))
 }
 
 /// How `zinit log` prints each line.
