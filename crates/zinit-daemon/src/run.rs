@@ -169,6 +169,10 @@ async fn load_services(handle: &actor::Handle, dir: PathBuf) {
             zinit_core::config::Severity::Warning => tracing::warn!("{diagnostic}"),
         }
     }
+    // Every Monitor is queued before any answer is awaited, so the actor
+    // takes them in batches and publishes one snapshot per batch instead of
+    // one per service (which made loading quadratic in the service count).
+    let mut answers = Vec::with_capacity(report.services.len());
     for service in report.services {
         for warning in &service.warnings {
             tracing::warn!("{warning}");
@@ -177,8 +181,15 @@ async fn load_services(handle: &actor::Handle, dir: PathBuf) {
             name: service.name.clone(),
             spec: Arc::new(service.spec),
         };
-        if let Err(e) = handle.command(command).await {
-            tracing::error!("cannot monitor {}: {e}", service.name);
+        answers.push((service.name, handle.send(command)));
+    }
+    for (name, answer) in answers {
+        let outcome = match answer {
+            Ok(answer) => answer.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = outcome {
+            tracing::error!("cannot monitor {name}: {e}");
         }
     }
 }

@@ -48,11 +48,21 @@ pub enum ActorError {
 impl Handle {
     /// Send a command and wait for the supervisor's answer.
     pub async fn command(&self, command: Command) -> Result<(), ActorError> {
+        self.send(command)?.await
+    }
+
+    /// Queue a command now; the returned future waits for its answer. Many
+    /// commands sent before any is awaited reach the actor as one batch
+    /// (one snapshot for all of them, not one each).
+    pub fn send(
+        &self,
+        command: Command,
+    ) -> Result<impl std::future::Future<Output = Result<(), ActorError>>, ActorError> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send((command, tx))
             .map_err(|_| ActorError::Gone)?;
-        Ok(rx.await.map_err(|_| ActorError::Gone)??)
+        Ok(async move { Ok(rx.await.map_err(|_| ActorError::Gone)??) })
     }
 
     /// The latest published view of every service.
