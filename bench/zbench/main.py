@@ -171,8 +171,8 @@ def table(case: sc.Case, cases: dict) -> str:
 def _extra(case: sc.Case, r: dict) -> str:
     raws = [x for x in r["raw"] if isinstance(x, dict)]
     if case.scenario == "memory" and raws:
-        pss = sorted(x["pss_mib"] for x in raws)[len(raws) // 2]
-        return f"PSS {fmt(pss)} MiB, {raws[0]['processes']} processes"
+        rss = sorted(x["rss_mib"] for x in raws)[len(raws) // 2]
+        return f"RSS {fmt(rss)} MiB, {raws[0]['processes']} processes"
     if case.scenario == "logs" and raws and "cpu_per_second" in raws[0]:
         cpu = sorted(x["cpu_per_second"] for x in raws)[len(raws) // 2]
         rss = max(x["supervisor_rss_mib"] for x in raws)
