@@ -31,7 +31,7 @@ def parse(argv):
                    "(default bench/results.json)")
     p.add_argument("--only", default="", help="comma-separated scenarios")
     p.add_argument("--rounds", type=int, default=None,
-                   help="rounds per case (default 5, 3 for cold_start N=500; 1 with --quick)")
+                   help="rounds per case (default 3, 2 for restart; 1 with --quick)")
     p.add_argument("--peers", default="", help="comma-separated supervisors to run "
                    "(default: every one available)")
     p.add_argument("--no-build", action="store_true", help="skip cargo build")
@@ -59,11 +59,11 @@ def rounds_for(case: sc.Case, args) -> int:
         return args.rounds
     if args.quick:
         return 1
-    if case.scenario in ("cold_start", "memory") and case.name == "N=500":
-        return 3  # supervisord alone needs ~10 s to start 500
     if case.scenario == "restart":
-        return 3  # 20 kills each; s6 and supervisord take ~1 s per kill
-    return 5
+        return 2  # 20 kills each; s6 and supervisord take ~1 s per kill
+    # Three rounds keep a full run near 7 minutes on 2 cores (supervisord
+    # alone needs ~10 s to start 500 services, and logs run 5 s each).
+    return 3
 
 
 def run_case(case: sc.Case, cfg: sc.Cfg, sups: list[str], rounds: int, log) -> bool:
