@@ -13,7 +13,7 @@ import time
 import traceback
 
 from . import scenarios as sc
-from .setup import build, find_peers
+from .setup import build, find_peers, host_triple, release_dir
 from .util import HarnessError, become_subreaper, machine_info, reap_orphans, summary
 
 NEEDS_FLOORS = {"cold_start", "control", "logs", "restart"}
@@ -197,11 +197,16 @@ def main(argv=None) -> int:
     if os.geteuid() != 0:
         print("bench: not root: using the peers already installed, installs skipped")
     if args.no_build:
-        bindir = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target"),
-                              "release")
+        # Whatever the last build left: the static one if there is one.
+        triple = host_triple()
+        bindir = release_dir(repo, triple)
+        linkage = "static"
+        if not os.path.exists(os.path.join(bindir, "zinit")):
+            bindir, linkage = release_dir(repo, None), "dynamic"
         build_s = 0.0
     else:
-        bindir, build_s = build(repo)
+        bindir, build_s, linkage = build(repo)
+    print(f"bench: measuring the {linkage} release build in {bindir}", flush=True)
     tools, avail, msgs = find_peers(bindir, install=not args.no_install)
     if args.peers:
         sel = [x.strip() for x in args.peers.split(",")]
@@ -224,6 +229,7 @@ def main(argv=None) -> int:
 
     become_subreaper()
     info = machine_info()
+    info["zinit_build"] = linkage
     print("bench: machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
 
     cases = sc.build(args.quick)

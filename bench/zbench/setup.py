@@ -11,17 +11,50 @@ import sysconfig
 from .peers import Tools, real_python_script
 
 
-def build(repo: str) -> tuple[str, float]:
-    """cargo build --release -p zinit -p zinit-bench; returns the bin dir."""
+def host_triple() -> str | None:
+    """The Rust host target, e.g. x86_64-unknown-linux-gnu."""
+    try:
+        out = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    for line in out.splitlines():
+        if line.startswith("host: "):
+            return line.split(" ", 1)[1].strip()
+    return None
+
+
+def release_dir(repo: str, triple: str | None) -> str:
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target")
+    return os.path.join(target, triple, "release") if triple else os.path.join(target, "release")
+
+
+def build(repo: str) -> tuple[str, float, str]:
+    """Release-build zinit and zinit-bench; returns (bin dir, seconds, linkage).
+
+    On a glibc host the binaries are linked statically, as zinit is meant
+    to be deployed (a PID 1 without run-time dependencies; docs/performance.md):
+    start-up then skips the dynamic loader's relocations, which are most of
+    a short CLI call. `--target` keeps the static flag off build scripts and
+    proc-macros. If that build fails, the ordinary dynamic build is used and
+    the results say so.
+    """
     import time
 
     t0 = time.monotonic()
+    triple = host_triple()
+    if triple and triple.endswith("-linux-gnu"):
+        env = dict(os.environ)
+        env["RUSTFLAGS"] = (env.get("RUSTFLAGS", "") + " -C target-feature=+crt-static").strip()
+        p = subprocess.run(["cargo", "build", "--release", "--target", triple,
+                            "-p", "zinit", "-p", "zinit-bench"], cwd=repo, env=env)
+        if p.returncode == 0:
+            return release_dir(repo, triple), time.monotonic() - t0, "static"
+        print("bench: the static build failed; measuring the dynamic build", flush=True)
     p = subprocess.run(["cargo", "build", "--release", "-p", "zinit", "-p", "zinit-bench"],
                        cwd=repo)
     if p.returncode != 0:
         raise SystemExit("bench: cargo build failed")
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(repo, "target")
-    return os.path.join(target, "release"), time.monotonic() - t0
+    return release_dir(repo, None), time.monotonic() - t0, "dynamic"
 
 
 def _which(*names: str) -> dict[str, str | None]:
