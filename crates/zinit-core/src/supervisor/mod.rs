@@ -40,6 +40,8 @@ pub struct Supervisor {
     shutdown: Option<ShutdownMode>,
     /// `ShutdownComplete` was emitted (once).
     shutdown_reported: bool,
+    /// The `after` graph frozen when the shutdown began.
+    stop_order: shutdown::StopOrder,
     /// Services SIGKILLed at their timeout during the shutdown.
     forced_stops: std::collections::BTreeSet<ServiceName>,
     effects: Vec<Effect>,
@@ -124,7 +126,9 @@ impl Supervisor {
         }
         self.services.insert(name.clone(), Service::new(spec));
         self.log(LogLevel::Info, format!("monitoring service {name}"));
-        self.recompute_cycles(Some(&name));
+        if self.may_close_cycle(&name) {
+            self.recompute_cycles(Some(&name));
+        }
         // `start_unblocked` at the end of this step starts it if it can.
         Ok(())
     }
@@ -167,6 +171,20 @@ impl Supervisor {
         if let Some(svc) = self.services.get_mut(name) {
             svc.timer_generation += 1;
         }
+    }
+
+    /// Whether monitoring `name` (just inserted) can have put it in a
+    /// dependency cycle. Every edge the new service brings touches it, so
+    /// any new cycle runs through it, which needs an edge out of it to a
+    /// monitored service and one into it from a monitored service. Without
+    /// either, the cycles are exactly what they were and the search over
+    /// the whole graph can be skipped.
+    fn may_close_cycle(&self, name: &ServiceName) -> bool {
+        let Some(svc) = self.services.get(name) else {
+            return false;
+        };
+        svc.spec.after.iter().any(|d| self.services.contains_key(d))
+            && self.services.values().any(|s| s.spec.after.contains(name))
     }
 
     /// Recompute which services sit in dependency cycles; log the cycles
