@@ -1,7 +1,9 @@
 //! Dependency graph queries over `after` edges: cycles and dependents.
 //!
-//! The graph is derived on demand from the monitored specs; it is small
-//! (hundreds of nodes), so clarity beats incremental cleverness.
+//! The graph is derived on demand from the monitored specs. Hot paths keep
+//! their own indexed copy instead (a shutdown freezes one when it begins,
+//! see `supervisor/shutdown.rs`), and the cycle search on `monitor` runs
+//! only when the new service can close a cycle.
 
 use crate::name::ServiceName;
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +15,23 @@ pub type Edges<'a> = BTreeMap<&'a ServiceName, &'a [ServiceName]>;
 /// members in edge order, starting from the smallest name. A service that
 /// lists itself is a cycle of one. Edges to unmonitored services are ignored.
 pub fn cycles(edges: &Edges<'_>) -> Vec<Vec<ServiceName>> {
+    cycle_groups(edges).into_iter().map(|g| g.path).collect()
+}
+
+/// One group of services that wait on each other: a strongly connected
+/// component with a cycle in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CycleGroup {
+    /// One cycle through the group, for messages (see [`cycles`]).
+    pub path: Vec<ServiceName>,
+    /// Every member, sorted. A group can hold several cycles (`a <-> b`
+    /// and `a <-> c`), so members may be missing from `path`; none of them
+    /// can start, and all of them are part of the cycle.
+    pub members: Vec<ServiceName>,
+}
+
+/// Every [`CycleGroup`] among monitored services, sorted by path.
+pub fn cycle_groups(edges: &Edges<'_>) -> Vec<CycleGroup> {
     let components = strongly_connected(edges);
     let mut found = Vec::new();
     for component in components {
@@ -24,9 +43,13 @@ pub fn cycles(edges: &Edges<'_>) -> Vec<Vec<ServiceName>> {
         if component.len() == 1 && !self_loop {
             continue;
         }
-        found.push(cycle_path(edges, &component, first));
+        let members = component.iter().map(|m| (*m).clone()).collect();
+        found.push(CycleGroup {
+            path: cycle_path(edges, &component, first),
+            members,
+        });
     }
-    found.sort();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     found
 }
 
@@ -188,6 +211,20 @@ mod tests {
     fn no_cycles_in_a_dag() {
         let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["a", "b", "missing"])]);
         assert!(cycles(&edges(&g)).is_empty());
+    }
+
+    #[test]
+    fn a_group_of_several_cycles_lists_every_member() {
+        let g = graph(&[
+            ("a", &["b", "c"]),
+            ("b", &["a"]),
+            ("c", &["a"]),
+            ("d", &["a"]),
+        ]);
+        let groups = cycle_groups(&edges(&g));
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].members, [n("a"), n("b"), n("c")]);
+        assert_eq!(groups[0].path, [n("a"), n("b")]);
     }
 
     #[test]

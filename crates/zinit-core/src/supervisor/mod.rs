@@ -195,15 +195,18 @@ impl Supervisor {
             .iter()
             .map(|(n, s)| (n, s.spec.after.as_slice()))
             .collect();
-        let found = graph::cycles(&edges);
+        let found = graph::cycle_groups(&edges);
         let mut cycles = BTreeMap::new();
         let mut messages = Vec::new();
-        for cycle in &found {
-            let text = format!("dependency cycle: {}", graph::describe_cycle(cycle));
-            if changed.is_some_and(|c| cycle.contains(c)) {
+        for group in &found {
+            let text = format!("dependency cycle: {}", graph::describe_cycle(&group.path));
+            if changed.is_some_and(|c| group.members.contains(c)) {
                 messages.push(text.clone());
             }
-            for member in cycle {
+            // Every member of the group, not only those on the path shown:
+            // a shutdown relies on knowing all of them (none waits on
+            // another member, so a cycle never hangs it).
+            for member in &group.members {
                 cycles.insert(member.clone(), text.clone());
             }
         }

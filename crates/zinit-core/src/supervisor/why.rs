@@ -47,9 +47,9 @@ pub fn why(
         .map(|(n, v)| (n, v.spec.after.as_slice()))
         .collect();
     let mut cycles = BTreeMap::new();
-    for cycle in graph::cycles(&edges) {
-        for member in &cycle {
-            cycles.insert(member.clone(), cycle.clone());
+    for group in graph::cycle_groups(&edges) {
+        for member in &group.members {
+            cycles.insert(member.clone(), group.path.clone());
         }
     }
     let ctx = Ctx {
