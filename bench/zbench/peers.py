@@ -167,17 +167,23 @@ class Zinit(Supervisor):
 # ------------------------------------------------------------------ runit
 
 
-class Runit(Supervisor):
-    name = "runit"
-    deps = "run-script"
-    deps_note = ("runit has no native dependencies: `after` is a run script "
-                 "doing `sv -w 60 check ../DEP || exit 1; exec bench-child`")
-    own_comms = ("runsvdir", "runsv")
-    logger_comms = ("svlogd",)
+class ServiceDirSupervisor(Supervisor):
+    """runit and s6: a scan directory with one directory per service whose
+    `run` is bench-child itself (a symlink: no shell at all), or a tiny
+    script when it must wait for dependencies or write lines; a `log/run`
+    logger for the line-writing service."""
 
     @property
     def sdir(self) -> str:
         return os.path.join(self.work, "service")
+
+    def wait_for_deps(self, deps: str) -> str:
+        """The run-script line that waits until `deps` are up."""
+        raise NotImplementedError
+
+    def write_logger(self, service_dir: str, logdir: str) -> None:
+        """Set up `service_dir/log/run` to keep every line in `logdir`."""
+        raise NotImplementedError
 
     def _write(self, svcs):
         os.makedirs(self.sdir)
@@ -190,21 +196,45 @@ class Runit(Supervisor):
             else:
                 body = "#!/bin/sh\n"
                 if s.after:
-                    deps = " ".join("../" + a for a in s.after)
-                    body += f"sv -w 60 check {deps} >/dev/null || exit 1\n"
+                    body += self.wait_for_deps(" ".join("../" + a for a in s.after)) + "\n"
                 if s.lines:
                     body += "BENCH_MODE=lines; export BENCH_MODE\n"
                 body += f"exec {self.t.child}\n"
                 _script(run, body)
             if s.lines:
-                logdir = os.path.join(self.work, "logs", s.name)
-                os.makedirs(logdir)
-                # s0: never rotate (svlogd(8)); no timestamps: lines stay as written
-                with open(os.path.join(logdir, "config"), "w") as f:
-                    f.write("s0\n")
-                os.makedirs(os.path.join(d, "log"))
-                _script(os.path.join(d, "log", "run"),
-                        f"#!/bin/sh\nexec {self.t.svlogd} {logdir}\n")
+                self.write_logger(d, os.path.join(self.work, "logs", s.name))
+
+    def log_lines(self, name):
+        d = os.path.join(self.work, "logs", name)
+        if not os.path.isdir(d):
+            return 0
+        files = [os.path.join(d, f) for f in os.listdir(d)
+                 if f == "current" or f.startswith("@")]
+        return count_lines_in(files)
+
+
+class Runit(ServiceDirSupervisor):
+    name = "runit"
+    deps = "run-script"
+    deps_note = ("runit has no native dependencies: `after` is a run script "
+                 "doing `sv -w 60 check ../DEP || exit 1; exec bench-child`")
+    own_comms = ("runsvdir", "runsv")
+    logger_comms = ("svlogd",)
+
+    def wait_for_deps(self, deps):
+        return f"sv -w 60 check {deps} >/dev/null || exit 1"
+
+    def write_logger(self, service_dir, logdir):
+        os.makedirs(logdir)
+        # s0: never rotate (svlogd(8)); no timestamps: lines stay as written
+        with open(os.path.join(logdir, "config"), "w") as f:
+            f.write("s0\n")
+        os.makedirs(os.path.join(service_dir, "log"))
+        _script(os.path.join(service_dir, "log", "run"),
+                f"#!/bin/sh\nexec {self.t.svlogd} {logdir}\n")
+
+    def _write(self, svcs):
+        super()._write(svcs)
         # runsvdir(8) does not scan a directory modified within the current
         # second: it sleeps until the next one. A directory written just now
         # would cost runit up to 1 s of start-up that no real boot pays.
@@ -222,17 +252,11 @@ class Runit(Supervisor):
     def status_argv(self, name):
         return [self.t.sv, "status", os.path.join(self.sdir, name)]
 
-    def log_lines(self, name):
-        d = os.path.join(self.work, "logs", name)
-        files = [os.path.join(d, f) for f in os.listdir(d)
-                 if f == "current" or f.startswith("@")]
-        return count_lines_in(files)
-
 
 # --------------------------------------------------------------------- s6
 
 
-class S6(Supervisor):
+class S6(ServiceDirSupervisor):
     name = "s6"
     deps = "run-script"
     deps_note = ("s6 has no dependencies without s6-rc (out of scope): `after` is "
@@ -240,33 +264,14 @@ class S6(Supervisor):
     own_comms = ("s6-svscan", "s6-supervise")
     logger_comms = ("s6-log",)
 
-    @property
-    def sdir(self) -> str:
-        return os.path.join(self.work, "service")
+    def wait_for_deps(self, deps):
+        return f"{self.t.s6_svwait} -u {deps} || exit 1"
 
-    def _write(self, svcs):
-        os.makedirs(self.sdir)
-        for s in svcs:
-            d = os.path.join(self.sdir, s.name)
-            os.makedirs(d)
-            run = os.path.join(d, "run")
-            if not s.after and not s.lines:
-                os.symlink(self.t.child, run)
-            else:
-                body = "#!/bin/sh\n"
-                if s.after:
-                    deps = " ".join("../" + a for a in s.after)
-                    body += f"{self.t.s6_svwait} -u {deps} || exit 1\n"
-                if s.lines:
-                    body += "BENCH_MODE=lines; export BENCH_MODE\n"
-                body += f"exec {self.t.child}\n"
-                _script(run, body)
-            if s.lines:
-                logdir = os.path.join(self.work, "logs", s.name)
-                os.makedirs(os.path.join(d, "log"))
-                # n1000 archives of the largest size s6-log accepts; no timestamps
-                _script(os.path.join(d, "log", "run"),
-                        f"#!/bin/sh\nexec {self.t.s6_log} n1000 s268435455 {logdir}\n")
+    def write_logger(self, service_dir, logdir):
+        os.makedirs(os.path.join(service_dir, "log"))
+        # n1000 archives of the largest size s6-log accepts; no timestamps
+        _script(os.path.join(service_dir, "log", "run"),
+                f"#!/bin/sh\nexec {self.t.s6_log} n1000 s268435455 {logdir}\n")
 
     def argv(self):
         return [self.t.s6_svscan, self.sdir]
@@ -277,14 +282,6 @@ class S6(Supervisor):
 
     def status_argv(self, name):
         return [self.t.s6_svstat, os.path.join(self.sdir, name)]
-
-    def log_lines(self, name):
-        d = os.path.join(self.work, "logs", name)
-        if not os.path.isdir(d):
-            return 0
-        files = [os.path.join(d, f) for f in os.listdir(d)
-                 if f == "current" or f.startswith("@")]
-        return count_lines_in(files)
 
 
 # ------------------------------------------------------------ supervisord
