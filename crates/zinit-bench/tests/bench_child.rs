@@ -38,8 +38,17 @@ impl Notify {
 }
 
 fn terminate(mut child: Child) {
-    // Still paused, not exited, a while after notifying.
-    std::thread::sleep(Duration::from_millis(50));
+    // Blocked in pause(): the kernel shows it sleeping (state S), not
+    // running towards an exit. Polled with a deadline, no fixed wait.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_state(child.id()) != Some('S') {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "sleep mode exited early"
+        );
+        assert!(Instant::now() < deadline, "bench-child never went to sleep");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         child.try_wait().unwrap().is_none(),
         "sleep mode exited early"
@@ -48,6 +57,12 @@ fn terminate(mut child: Child) {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let status = wait_at_most(&mut child, Duration::from_secs(5));
     assert_eq!(status.signal(), Some(libc::SIGTERM), "{status}");
+}
+
+/// The state letter of /proc/PID/stat (`S` sleeping, `R` running, ...).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
 }
 
 /// Waits for `child`, killing it and failing the test after `limit`.
