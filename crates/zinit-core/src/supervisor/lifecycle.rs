@@ -248,7 +248,6 @@ impl Supervisor {
         };
         svc.phase = Phase::Up {
             pid,
-            since: now,
             probe: Probe::Idle,
         };
         svc.run_since = Some(now);

@@ -17,12 +17,9 @@ pub enum Phase {
     BackingOff,
     /// The shell was asked to spawn; its result is the very next input.
     Starting,
-    /// The process is alive.
-    Up {
-        pid: Pid,
-        since: Instant,
-        probe: Probe,
-    },
+    /// The process is alive (since `Service::run_since`, which outlives
+    /// this phase into `Stopping`).
+    Up { pid: Pid, probe: Probe },
     /// The stop signal was sent; waiting for the process to exit.
     Stopping { pid: Pid, then_start: bool },
 }
