@@ -7,6 +7,8 @@
 //! that survives, by pid, even if the daemon itself misbehaves.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod namespace;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
