@@ -42,6 +42,7 @@ pub fn namespaces_available() -> bool {
 /// Return from the test (it passes) when namespaces are not available,
 /// saying so; under CI (`CI` set), which runs as root, fail instead: a
 /// skipped promise there would be a hole in the proof.
+#[allow(unused_macros)]
 macro_rules! require_namespaces {
     ($test:literal) => {
         if !crate::common::namespace::namespaces_available() {
@@ -53,6 +54,7 @@ macro_rules! require_namespaces {
         }
     };
 }
+#[allow(unused_imports)]
 pub(crate) use require_namespaces;
 
 /// Poll `check` until it returns `Some`, or panic after `limit` (shorter
