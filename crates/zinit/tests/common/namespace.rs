@@ -380,3 +380,43 @@ pub fn stop_and_start(d: &Daemon, name: &str) {
         (d.state(name).0 == "Running" && readies(d, name) > before).then_some(())
     });
 }
+
+/// Whether the tests run as root (needed for cgroup mounts, `ns_last_pid`,
+/// `setpriv`, `ip netns`, `prlimit` on another process, `strace -p`).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Return from the test (it passes) when not root, saying so; under CI
+/// (`CI` set), which runs as root, fail instead.
+#[allow(unused_macros)]
+macro_rules! require_root {
+    ($test:literal) => {
+        if !crate::common::namespace::is_root() {
+            if std::env::var_os("CI").is_some() {
+                panic!("{}: needs root, and CI must run it", $test);
+            }
+            eprintln!("skipped: {}: needs root", $test);
+            return;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use require_root;
+
+/// How many file descriptors process `pid` has open now.
+pub fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// A `/proc/PID/status` field in kB (`VmRSS`, `VmHWM`), if present.
+pub fn status_kb(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
