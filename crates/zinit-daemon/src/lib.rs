@@ -9,6 +9,7 @@
 pub mod actor;
 pub mod api;
 pub mod config_dir;
+pub mod leftovers;
 pub mod logs;
 pub mod pid1;
 pub mod probe_output;

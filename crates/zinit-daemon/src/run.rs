@@ -5,6 +5,7 @@
 use crate::actor::{self, Environment, OutputSinks, ShutdownOutcome};
 use crate::api::Api;
 use crate::config_dir;
+use crate::leftovers;
 use crate::logs::{LogHub, RingLimits};
 use crate::probe_output::ProbeOutputs;
 use crate::server::{self, socket::ControlSocket};
@@ -35,6 +36,8 @@ pub struct DaemonConfig {
     pub log_dir: PathBuf,
     /// Usually `/etc/environment`; `None` for none.
     pub environment_file: Option<PathBuf>,
+    /// Whether and where services get cgroups (`--cgroup`).
+    pub cgroup: crate::process::cgroup::CgroupChoice,
 }
 
 /// How `run` ended.
@@ -73,10 +76,12 @@ pub async fn run(
         .collect();
     let env = Environment::new(inherited, config.environment_file.clone());
     let probe_outputs = ProbeOutputs::default();
+    let cgroups = crate::process::cgroup::Cgroups::setup(&config.cgroup);
     let sinks = OutputSinks {
         logs: logs.clone(),
         log_dir: config.log_dir.clone(),
         probe_outputs: probe_outputs.clone(),
+        cgroups: cgroups.clone(),
     };
     let (handle, done) = actor::start(sinks, env);
     let mut api = Api::new(
@@ -91,7 +96,8 @@ pub async fn run(
 
     // Load before serving, so the first answer already shows every service;
     // clients that connect meanwhile wait in the socket's backlog.
-    load_services(&handle, config.config_dir.clone()).await;
+    let state = socket.as_ref().map(|s| leftovers::state_path(&s.path));
+    load_services(&handle, config.config_dir.clone(), state, cgroups.clone()).await;
 
     let server = socket.as_ref().and_then(|socket| {
         match socket
@@ -123,6 +129,9 @@ pub async fn run(
         server.stop(REPLY_GRACE).await;
     }
     api.stop_http_server_at_exit().await;
+    if let Some(cgroups) = cgroups {
+        let _ = tokio::task::spawn_blocking(move || cgroups.clean_up_at_exit()).await;
+    }
     if let Some(socket) = &socket {
         ControlSocket::remove_file(&socket.path, socket.inode());
     }
@@ -150,9 +159,42 @@ fn outcome(ended: Result<ShutdownOutcome, tokio::sync::oneshot::error::RecvError
 }
 
 /// Monitor every valid service file; report the broken ones and go on.
-async fn load_services(handle: &actor::Handle, dir: PathBuf) {
+/// First, stop what a previous zinit left running (see `leftovers`), and
+/// from then on record what runs in `state`.
+async fn load_services(
+    handle: &actor::Handle,
+    dir: PathBuf,
+    state: Option<PathBuf>,
+    cgroups: Option<Arc<crate::process::cgroup::Cgroups>>,
+) {
     let shown = dir.display().to_string();
-    let report = match tokio::task::spawn_blocking(move || config_dir::load_dir(&dir)).await {
+    let loaded = tokio::task::spawn_blocking(move || config_dir::load_dir(&dir)).await;
+    let policies = match &loaded {
+        Ok(Ok(report)) => report
+            .services
+            .iter()
+            .map(|s| {
+                let policy = leftovers::StopPolicy {
+                    signal: s.spec.stop_signal,
+                    timeout: s.spec.shutdown_timeout,
+                };
+                (s.name.to_string(), policy)
+            })
+            .collect(),
+        _ => std::collections::BTreeMap::new(),
+    };
+    let recorded = state.clone();
+    let stopped = tokio::task::spawn_blocking(move || {
+        leftovers::stop_leftovers(recorded.as_deref(), cgroups.as_deref(), &policies);
+    })
+    .await;
+    if let Err(e) = stopped {
+        tracing::error!("stopping leftovers failed: {e}");
+    }
+    if let Some(state) = state {
+        leftovers::start_recorder(state, handle.subscribe());
+    }
+    let report = match loaded {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
             tracing::error!("cannot read config directory {shown}: {e}; no services loaded");

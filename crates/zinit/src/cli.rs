@@ -148,4 +148,13 @@ pub struct InitArgs {
     /// when first needed).
     #[arg(long, default_value = "/var/log/zinit")]
     pub log_dir: PathBuf,
+
+    /// cgroup v2 containment: `auto` (when PID 1, under zinit's own cgroup
+    /// in /sys/fs/cgroup; off otherwise), `off`, or a cgroup2 directory
+    /// (created if its parent is one). Each service runs in
+    /// `DIR/NAME.service`, so a stop reaches processes that left its
+    /// process group (setsid, double forks). Any failure falls back to
+    /// process groups with a warning.
+    #[arg(long, value_name = "auto|off|DIR", default_value = "auto")]
+    pub cgroup: String,
 }

@@ -7,12 +7,15 @@ use crate::logging::{self, LogConfig, LogOutput};
 use crate::signals::{shutdown_requests, RunMode};
 use std::process::ExitCode;
 use zinit_daemon::pid1::{self, FinalAct};
+use zinit_daemon::process::cgroup::CgroupChoice;
 use zinit_daemon::{bind, DaemonConfig, ShutdownMode, Stopped};
 
 /// Container mode: some service had to be SIGKILLed during the shutdown.
 const EXIT_FORCED: u8 = 1;
 /// The supervisor itself failed, or zinit could not start.
 const EXIT_FAILED: u8 = 1;
+/// A bad option value (as clap's own usage errors).
+const EXIT_USAGE: u8 = 2;
 
 pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     limit_malloc_arenas();
@@ -46,11 +49,29 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             return failed(is_pid1 && mode == RunMode::Machine);
         }
     };
+    let cgroup = match CgroupChoice::parse(&init.cgroup) {
+        // A daemon on someone's desktop must not rearrange their cgroups.
+        Ok(CgroupChoice::Auto { .. }) if !is_pid1 => CgroupChoice::Off,
+        Ok(CgroupChoice::Auto { .. }) => CgroupChoice::Auto {
+            mount: mode == RunMode::Machine,
+        },
+        Ok(choice) => choice,
+        // PID 1 never gives up.
+        Err(e) if is_pid1 => {
+            tracing::warn!("{e}; not using cgroups");
+            CgroupChoice::Off
+        }
+        Err(e) => {
+            eprintln!("zinit: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let config = DaemonConfig {
         config_dir: init.config.clone(),
         log_lines: init.buffer,
         log_dir: init.log_dir.clone(),
         environment_file: Some(init.env_file.clone()),
+        cgroup,
     };
     let socket_path = args.socket.clone();
     // A panic that escapes the runtime must not end PID 1 (the kernel would

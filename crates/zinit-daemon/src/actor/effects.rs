@@ -4,7 +4,8 @@
 use super::TimerFired;
 use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
-use crate::process::{self, Output, Reaped, Scope, SpawnRequest};
+use crate::process::cgroup::{self, Cgroups};
+use crate::process::{self, Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct OutputSinks {
     pub log_dir: PathBuf,
     /// The last output of each service's test, for `why`.
     pub probe_outputs: ProbeOutputs,
+    /// Where each service gets its cgroup; `None`: process groups only.
+    pub cgroups: Option<Arc<Cgroups>>,
 }
 
 pub(super) struct Shell {
@@ -88,6 +91,10 @@ pub(super) struct Shell {
     /// pipe readers of its runs (so restarts append to the same file).
     log_files: HashMap<ServiceName, (LogFileSpec, LogFile)>,
     env: Environment,
+    cgroups: Option<Arc<Cgroups>>,
+    /// The cgroup of each live main process that runs in one, by pid:
+    /// signals the core sends to its group go to the whole cgroup.
+    main_cgroups: HashMap<i32, (ServiceName, PathBuf)>,
     exits_tx: mpsc::UnboundedSender<Reaped>,
     exits_rx: Option<mpsc::UnboundedReceiver<Reaped>>,
     timers_tx: mpsc::UnboundedSender<TimerFired>,
@@ -105,6 +112,8 @@ impl Shell {
             probe_outputs: sinks.probe_outputs,
             log_files: HashMap::new(),
             env,
+            cgroups: sinks.cgroups,
+            main_cgroups: HashMap::new(),
             exits_tx,
             exits_rx: Some(exits_rx),
             timers_tx,
@@ -146,13 +155,17 @@ impl Shell {
                     SignalScope::Process => Scope::Process,
                     SignalScope::Group => Scope::Group,
                 };
+                if scope == Scope::Group && self.signal_cgroup(pid, signal) {
+                    return None;
+                }
                 if let Err(e) = process::signal(pid, signal, scope) {
                     self.daemon_log(LogLevel::Error, format!("{e}"));
                 }
                 None
             }
             Effect::KillGroupRemnants { pgid } => {
-                if process::kill_group_remnants(pgid) {
+                let in_cgroup = self.kill_cgroup_remnants(pgid);
+                if process::kill_group_remnants(pgid) && !in_cgroup {
                     self.daemon_log(
                         LogLevel::Info,
                         format!("killed processes left behind in group {pgid}"),
@@ -213,7 +226,27 @@ impl Shell {
             dir: &spec.dir,
             output,
         };
-        let result = match process::spawn(&request, &self.exits_tx) {
+        let cgroup = self.service_cgroup(&service);
+        let spawned = match process::spawn_in(&request, cgroup.as_deref(), &self.exits_tx) {
+            Err(SpawnError::Cgroup { dir, errno }) => {
+                // Never a reason not to supervise: run it outside.
+                let e = SpawnError::Cgroup { dir, errno };
+                self.daemon_log(
+                    LogLevel::Warn,
+                    format!("service {service}: {e}; starting it without a cgroup"),
+                );
+                process::spawn(&request, &self.exits_tx)
+            }
+            Ok(spawned) => {
+                if let (RunKind::Main, Some(dir)) = (kind, cgroup) {
+                    self.main_cgroups
+                        .insert(spawned.pid, (service.clone(), dir));
+                }
+                Ok(spawned)
+            }
+            other => other,
+        };
+        let result = match spawned {
             Ok(spawned) if kind == RunKind::Probe => {
                 let (out, err) = (spawned.stdout, spawned.stderr);
                 self.probe_outputs.capture(service.to_string(), out, err);
@@ -243,6 +276,97 @@ impl Shell {
             Err(e) => Err(e.to_string()),
         };
         spawn_result(service, kind, result)
+    }
+
+    /// The cgroup a run of `service` joins, created if needed; `None`
+    /// without cgroups or if it cannot be made (said once per spawn).
+    fn service_cgroup(&self, service: &ServiceName) -> Option<PathBuf> {
+        let cgroups = self.cgroups.as_ref()?;
+        match cgroups.prepare(service.as_str()) {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                self.daemon_log(
+                    LogLevel::Warn,
+                    format!(
+                        "service {service}: cannot create cgroup {}: {e}; starting it without one",
+                        cgroups.service_dir(service.as_str()).display()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A group signal to a main process that runs in a cgroup goes to every
+    /// process of the cgroup (SIGKILL through `cgroup.kill`). `false`: not
+    /// in a cgroup, or its leader is no longer in it; signal the group.
+    fn signal_cgroup(&self, pid: i32, signal: zinit_core::signal::Signal) -> bool {
+        let Some((service, dir)) = self.main_cgroups.get(&pid) else {
+            return false;
+        };
+        let result = if signal == zinit_core::signal::Signal::Kill {
+            cgroup::kill_all(dir)
+        } else {
+            cgroup::signal_all(dir, signal.number())
+        };
+        match result {
+            Ok(pids) if pids.contains(&pid) => true,
+            Ok(_) => false,
+            Err(e) => {
+                self.daemon_log(
+                    LogLevel::Error,
+                    format!(
+                        "service {service}: cannot send {signal} to cgroup {}: {e}",
+                        dir.display()
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    /// The leader of a stopped service exited: SIGKILL what is left in its
+    /// cgroup, and check off the actor (bounded) that it died. Whether the
+    /// service runs in a cgroup.
+    fn kill_cgroup_remnants(&self, pgid: i32) -> bool {
+        let Some((service, dir)) = self.main_cgroups.get(&pgid) else {
+            return false;
+        };
+        match cgroup::kill_all(dir) {
+            Ok(pids) if pids.is_empty() => {}
+            Ok(pids) => {
+                self.daemon_log(
+                    LogLevel::Info,
+                    format!(
+                        "killed {} process(es) left behind in the cgroup of service {service}",
+                        pids.len()
+                    ),
+                );
+                watch_remnants(service.clone(), dir.clone(), pids, self.logs.clone());
+            }
+            Err(e) => {
+                self.daemon_log(
+                    LogLevel::Error,
+                    format!(
+                        "service {service}: cannot kill what is left in cgroup {}: {e}",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+        true
+    }
+
+    /// The exit of `pid` was handled: it is no longer a main process.
+    pub fn reaped(&mut self, pid: i32) {
+        self.main_cgroups.remove(&pid);
+    }
+
+    /// A service was forgotten: its cgroup goes too.
+    pub fn forgotten(&mut self, service: &ServiceName) {
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.forget(service.as_str());
+        }
     }
 
     /// The log file a run of `service` writes to, if its spec asks for one
@@ -286,6 +410,33 @@ impl Shell {
             LogLevel::Warn | LogLevel::Error => Stream::Stderr,
         };
         self.logs.push("zinit", stream, message)
+    }
+}
+
+/// How long SIGKILLed remnants may take to disappear before zinit says so.
+const REMNANTS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Off the actor: report remnants of `service` that a SIGKILL did not end
+/// within [`REMNANTS_WAIT`] (a process stuck in the kernel). Nothing waits
+/// for this: the stop already completed.
+fn watch_remnants(service: ServiceName, dir: PathBuf, pids: Vec<i32>, logs: Arc<LogHub>) {
+    let spawned = std::thread::Builder::new()
+        .name("zinit-remnants".into())
+        .spawn(move || {
+            let left = cgroup::wait_gone(&dir, &pids, REMNANTS_WAIT);
+            if !left.is_empty() {
+                let message = format!(
+                    "service {service}: processes {left:?} in cgroup {} survived SIGKILL for {} s \
+                     (stuck in the kernel?)",
+                    dir.display(),
+                    REMNANTS_WAIT.as_secs()
+                );
+                tracing::warn!("{message}");
+                logs.push("zinit", Stream::Stderr, message);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start a thread to watch killed processes: {e}");
     }
 }
 

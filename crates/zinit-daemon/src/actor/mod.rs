@@ -69,6 +69,11 @@ impl Handle {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
     }
+
+    /// A receiver of every snapshot published from now on.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.snapshot.clone()
+    }
 }
 
 /// How a completed shutdown went.
@@ -172,10 +177,30 @@ impl Actor {
     /// One input through the core, and every effect it causes.
     fn step(&mut self, input: Input, replies: &mut Vec<(ReplyTo, Result<(), CommandError>)>) {
         let now = Instant::now().into_std();
+        // What the shell must learn once the core has decided.
+        let exited = match &input {
+            Input::Exited { pid, .. } => Some(*pid),
+            _ => None,
+        };
+        let forget = match &input {
+            Input::Command {
+                reply,
+                command: Command::Forget(name),
+            } => Some((*reply, name.clone())),
+            _ => None,
+        };
         let mut queue = std::collections::VecDeque::from(self.core.handle(now, input));
         while let Some(effect) = queue.pop_front() {
             if let Some(feedback) = self.shell.execute(effect, replies) {
                 queue.extend(self.core.handle(Instant::now().into_std(), feedback));
+            }
+        }
+        if let Some(pid) = exited {
+            self.shell.reaped(pid);
+        }
+        if let Some((reply, name)) = forget {
+            if replies.iter().any(|(to, r)| *to == reply && r.is_ok()) {
+                self.shell.forgotten(&name);
             }
         }
     }

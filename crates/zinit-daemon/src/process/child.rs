@@ -20,6 +20,7 @@ pub(super) enum Step {
     Stdio = 3,
     Chdir = 4,
     Exec = 5,
+    Cgroup = 6,
 }
 
 impl Step {
@@ -30,6 +31,7 @@ impl Step {
             Step::Stdio,
             Step::Chdir,
             Step::Exec,
+            Step::Cgroup,
         ]
         .into_iter()
         .find(|s| *s as i32 == raw)
@@ -63,6 +65,9 @@ pub(super) struct Plan<'a> {
     pub stderr: Option<RawFd>,
     /// The write end of the report pipe.
     pub report: RawFd,
+    /// `cgroup.procs` of the service's cgroup, open for writing: the child
+    /// writes "0" (itself) to it first, so all it starts stays inside.
+    pub cgroup_procs: Option<RawFd>,
 }
 
 /// Set up the child and exec. Never returns.
@@ -74,6 +79,11 @@ pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
     // SAFETY (whole function): only async-signal-safe libc calls on memory
     // the parent prepared and fds it opened.
     unsafe {
+        if let Some(fd) = plan.cgroup_procs {
+            if libc::write(fd, c"0".as_ptr().cast(), 1) != 1 {
+                fail(plan.report, Step::Cgroup);
+            }
+        }
         if libc::setsid() == -1 {
             fail(plan.report, Step::Setsid);
         }

@@ -12,6 +12,9 @@
 //!   an exited child with `WNOWAIT` and reaps it under the table lock;
 //!   [`signal`] sends under that lock and only to registered pids, so the
 //!   pid cannot have been recycled (promise 4).
+//! - **A service's cgroup holds all of it** (when cgroups are on, see
+//!   [`cgroup`]): the child joins before exec; cgroup members are signalled
+//!   through pidfds checked after opening, never by a bare pid.
 //! - **Children start clean** (promise 8): own session and group, default
 //!   signal dispositions, empty mask, stdin on /dev/null, only fds 0-2, the
 //!   given environment and directory.
@@ -19,9 +22,11 @@
 //! This module must not decide policy: when to restart, which signal to send
 //! or how long to wait belongs to the supervisor.
 
+pub mod cgroup;
 mod child;
 mod fds;
 mod oom;
+pub mod pidfd;
 mod reaper;
 mod resolve;
 mod spawn;
@@ -32,8 +37,8 @@ mod tests;
 
 pub use fds::mark_inherited_fds_cloexec;
 pub use reaper::start_reaper;
-pub use spawn::{spawn, Output, SpawnError, SpawnRequest, Spawned};
-pub use table::{kill_group_remnants, signal, Delivery, Scope, SignalError};
+pub use spawn::{spawn, spawn_in, Output, SpawnError, SpawnRequest, Spawned};
+pub use table::{kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError};
 
 use zinit_core::exit::ExitStatus;
 

@@ -64,6 +64,8 @@ pub enum SpawnError {
     Exec { program: String, errno: Errno },
     #[error("cannot start process: {what} failed: {}", ErrText(*errno))]
     Resources { what: &'static str, errno: Errno },
+    #[error("cannot put the process into cgroup {dir:?}: {}", ErrText(*errno))]
+    Cgroup { dir: PathBuf, errno: Errno },
 }
 
 /// Start `req` as a new session and process group leader. Its exit will be
@@ -75,10 +77,28 @@ pub fn spawn(
     req: &SpawnRequest<'_>,
     exits: &UnboundedSender<Reaped>,
 ) -> Result<Spawned, SpawnError> {
+    spawn_in(req, None, exits)
+}
+
+/// [`spawn`], with the child joining the cgroup directory `cgroup` (if
+/// given) before it execs, so nothing it starts is ever outside.
+pub fn spawn_in(
+    req: &SpawnRequest<'_>,
+    cgroup: Option<&Path>,
+    exits: &UnboundedSender<Reaped>,
+) -> Result<Spawned, SpawnError> {
     let name = req.argv.first().map_or("", String::as_str);
     let path = resolve::program(name, req.env, req.dir)?;
     let image = Image::new(name, &path, req)?;
-    let fds = ChildFds::open(req.output)?;
+    let mut fds = ChildFds::open(req.output)?;
+    if let Some(dir) = cgroup {
+        fds.cgroup = Some(
+            super::cgroup::open_procs(dir).map_err(|errno| SpawnError::Cgroup {
+                dir: dir.to_owned(),
+                errno,
+            })?,
+        );
+    }
     let argv = image.argv_ptrs();
     let envp = image.envp_ptrs();
     let (stdout, stderr) = fds.child_output(req.output);
@@ -91,12 +111,14 @@ pub fn spawn(
         stdout,
         stderr,
         report: fds.report.1.as_raw_fd(),
+        cgroup_procs: fds.cgroup.as_ref().map(AsRawFd::as_raw_fd),
     };
     let (pid, token) = fork_registered(&plan, exits)?;
     // Our copies of the child's ends close here, so the report pipe reads
     // EOF once the child has exec'd.
     let (stdout, stderr, report) = fds.into_parent_ends();
-    let outcome = read_report(report).map_err(|(step, errno)| failure(step, errno, name, req.dir));
+    let outcome =
+        read_report(report).map_err(|(step, errno)| failure(step, errno, name, req.dir, cgroup));
     table::settle(pid, token, outcome.is_ok(), exits);
     outcome?;
     Ok(Spawned {
@@ -164,9 +186,19 @@ fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno)> {
 }
 
 /// The error for a child that reported `errno` at `step`.
-fn failure(step: Option<Step>, errno: Errno, program: &str, dir: &Path) -> SpawnError {
+fn failure(
+    step: Option<Step>,
+    errno: Errno,
+    program: &str,
+    dir: &Path,
+    cgroup: Option<&Path>,
+) -> SpawnError {
     let program = program.to_owned();
     match step {
+        Some(Step::Cgroup) => SpawnError::Cgroup {
+            dir: cgroup.map(Path::to_owned).unwrap_or_default(),
+            errno,
+        },
         Some(Step::Chdir) => SpawnError::Dir {
             dir: dir.to_owned(),
             errno,
@@ -252,6 +284,8 @@ struct ChildFds {
     capture: Option<[(OwnedFd, OwnedFd); 2]>,
     /// `(read, write)` of the report pipe.
     report: (OwnedFd, OwnedFd),
+    /// `cgroup.procs` of the cgroup the child joins, open for writing.
+    cgroup: Option<OwnedFd>,
 }
 
 impl ChildFds {
@@ -275,6 +309,7 @@ impl ChildFds {
             null,
             capture,
             report,
+            cgroup: None,
         })
     }
 

@@ -202,6 +202,21 @@ pub fn signal(pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, Signal
     }
 }
 
+/// The start time (/proc/PID/stat field 22) of a running child of ours,
+/// read under the table lock: the pid cannot be reaped and recycled while
+/// it is read, so the pair (pid, start time) names this child for good.
+/// `None` if `pid` is not a running child.
+pub fn start_time_of_child(pid: i32) -> Option<u64> {
+    let table = lock();
+    let live = table
+        .entries
+        .get(&pid)
+        .is_some_and(|r| r.phase == Phase::Running);
+    let start = live.then(|| super::pidfd::start_time(pid)).flatten();
+    drop(table);
+    start
+}
+
 /// SIGKILL whatever is left in process group `pgid` after its leader (a
 /// service we stopped) exited and was reaped. Returns whether anything was
 /// signalled.

@@ -1,1 +1,280 @@
-//! (being written)
+//! Promise 3 with cgroup v2: a stop reaches the whole tree of a service,
+//! including processes that left its process group (`setsid`) and
+//! double-forked daemons; a TERM-ignoring escaper is SIGKILLed at
+//! `shutdown_timeout`. Without cgroups the escaper survives (the documented
+//! limit). Each test mounts a private cgroup2 and passes
+//! `--cgroup MOUNT/zinit-test-N`; guards kill, remove and unmount whatever
+//! is left, even when a test panics.
+
+use crate::common::namespace::*;
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A private cgroup2 mount in a temp dir and the base zinit is given.
+pub(crate) struct CgroupMount {
+    pub mount: tempfile::TempDir,
+    /// `MOUNT/zinit-test-PID-N`: not created; zinit makes it.
+    pub base: PathBuf,
+}
+
+impl CgroupMount {
+    pub(crate) fn new(d: &Daemon) -> CgroupMount {
+        let mount = tempfile::tempdir().expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "cgroup2", "none"])
+            .arg(mount.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount -t cgroup2 failed");
+        let base = mount.path().join(&d.marker);
+        CgroupMount { mount, base }
+    }
+
+    pub(crate) fn arg(&self) -> String {
+        self.base.display().to_string()
+    }
+
+    /// A service's cgroup directory.
+    pub(crate) fn service(&self, name: &str) -> PathBuf {
+        self.base.join(format!("{name}.service"))
+    }
+}
+
+/// The pids in a cgroup (empty if it does not exist).
+pub(crate) fn cgroup_pids(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+impl Drop for CgroupMount {
+    fn drop(&mut self) {
+        if self.base.exists() {
+            let subdirs: Vec<PathBuf> = std::fs::read_dir(&self.base)
+                .map(|e| {
+                    e.flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for dir in subdirs.iter().chain(std::iter::once(&self.base)) {
+                let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+            }
+            let start = Instant::now();
+            for dir in &subdirs {
+                while std::fs::remove_dir(dir).is_err() && start.elapsed() < DEADLINE {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = std::fs::remove_dir(&self.base);
+        }
+        let _ = std::process::Command::new("umount")
+            .arg(self.mount.path())
+            .status();
+    }
+}
+
+/// Marked processes whose command line contains `needle`.
+pub(crate) fn with_cmdline(d: &Daemon, needle: &str) -> Vec<i32> {
+    d.marked_processes()
+        .into_iter()
+        .filter(|p| cmdline(*p).contains(needle))
+        .collect()
+}
+
+/// Wait until exactly `n` marked processes run `needle`; their pids.
+#[track_caller]
+pub(crate) fn wait_count(d: &Daemon, needle: &str, n: usize) -> Vec<i32> {
+    wait_for(&format!("{n} x {needle:?}"), || {
+        let found = with_cmdline(d, needle);
+        (found.len() == n).then_some(found)
+    })
+}
+
+/// `daemon`: double-forks a daemon (same group, orphaned to zinit).
+/// `escaper`: its child calls setsid, leaving group and session.
+fn tree_services(d: &Daemon) {
+    let daemon = script(d, "daemon", "(sleep 1001 &)\nexec sleep 1000\n");
+    let escaper = script(d, "escaper", "setsid sleep 1002 &\nexec sleep 1000\n");
+    d.service("daemon", &sh_service(&daemon, ""));
+    d.service("escaper", &sh_service(&escaper, ""));
+}
+
+#[test]
+fn stop_reaches_setsid_escapers_and_double_forked_daemons() {
+    require_root!("stop_reaches_setsid_escapers_and_double_forked_daemons");
+    let d = Daemon::new();
+    let cg = CgroupMount::new(&d);
+    tree_services(&d);
+    let d = d.start_args(&["--cgroup", &cg.arg()]);
+    d.wait_running("daemon");
+    d.wait_running("escaper");
+    let forked = wait_count(&d, "sleep 1001", 1);
+    let escaped = wait_count(&d, "sleep 1002", 1);
+    // They really left: the escaper has its own session.
+    let sid = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .nth(3)?
+                    .parse::<i32>()
+                    .ok()
+            })
+    };
+    assert_eq!(
+        sid(escaped[0]),
+        Some(escaped[0]),
+        "setsid made it a session leader"
+    );
+    assert!(cgroup_pids(&cg.service("daemon")).contains(&forked[0]));
+    assert!(cgroup_pids(&cg.service("escaper")).contains(&escaped[0]));
+
+    d.ok(&["stop", "daemon"]);
+    d.ok(&["stop", "escaper"]);
+    wait_until("both stopped", || {
+        d.state("daemon").1 == 0 && d.state("escaper").1 == 0
+    });
+    wait_until("nothing of either left", || d.marked_processes().is_empty());
+    nothing_survives(&d);
+    assert!(cgroup_pids(&cg.service("daemon")).is_empty());
+    assert!(cgroup_pids(&cg.service("escaper")).is_empty());
+    // Still answering, and a start after the stop works.
+    d.ok(&["start", "escaper"]);
+    wait_count(&d, "sleep 1002", 1);
+}
+
+#[test]
+fn kill_restart_and_shutdown_reach_the_whole_cgroup() {
+    require_root!("kill_restart_and_shutdown_reach_the_whole_cgroup");
+    let d = Daemon::new();
+    let cg = CgroupMount::new(&d);
+    tree_services(&d);
+    let mut d = d.start_args(&["--cgroup", &cg.arg()]);
+    d.wait_running("escaper");
+    let first = wait_count(&d, "sleep 1002", 1);
+
+    // restart: the old run's escaper goes with it; exactly one new one.
+    d.ok(&["restart", "escaper"]);
+    let second = wait_for("a new escaper", || {
+        let now = with_cmdline(&d, "sleep 1002");
+        (now.len() == 1 && now != first).then_some(now)
+    });
+    assert!(!alive(first[0]));
+
+    // kill: a signal to the main process only (as documented); the run
+    // ends, zinit restarts it, and its escaper stays in the cgroup...
+    let (_, pid) = d.wait_state("escaper", |s| s == "Running");
+    d.ok(&["kill", "escaper", "SIGKILL"]);
+    wait_until("a new run", || {
+        let (state, now) = d.state("escaper");
+        state == "Running" && now != 0 && now != pid
+    });
+    wait_count(&d, "sleep 1002", 2);
+    assert!(alive(second[0]));
+    // ... until the next stop, which takes everything in the cgroup.
+    d.ok(&["stop", "escaper"]);
+    wait_until("every escaper gone", || {
+        with_cmdline(&d, "sleep 1002").is_empty()
+    });
+
+    // shutdown: nothing of any service survives, the cgroups are removed.
+    d.ok(&["start", "escaper"]);
+    wait_count(&d, "sleep 1002", 1);
+    wait_count(&d, "sleep 1001", 1);
+    assert!(d.terminate().success());
+    nothing_survives(&d);
+    assert!(
+        !cg.service("daemon").exists(),
+        "service cgroups removed at exit"
+    );
+    assert!(!cg.service("escaper").exists());
+}
+
+/// A leader and an escaper that both ignore TERM.
+fn stubborn(d: &Daemon) {
+    let body = "trap '' TERM\n\
+                setsid sh -c \"trap '' TERM; while :; do sleep 0.1; done; : stubborn-escaper\" &\n\
+                echo ready\n\
+                while :; do sleep 0.1; done\n";
+    let path = script(d, "stubborn", body);
+    d.service("stubborn", &sh_service(&path, "shutdown_timeout: 1\n"));
+}
+
+#[test]
+fn a_term_ignoring_escaper_is_killed_at_the_timeout() {
+    require_root!("a_term_ignoring_escaper_is_killed_at_the_timeout");
+    let d = Daemon::new();
+    let cg = CgroupMount::new(&d);
+    stubborn(&d);
+    let d = d.start_args(&["--cgroup", &cg.arg()]);
+    d.wait_running("stubborn");
+    let escaper = wait_count(&d, "stubborn-escaper", 1)[0];
+    wait_until("the trap set", || {
+        d.ok(&["log", "-s", "stubborn"]).contains("ready")
+    });
+    let asked = Instant::now();
+    d.ok(&["stop", "stubborn"]);
+    within(Duration::from_secs(8), "the escaper SIGKILLed", || {
+        (!alive(escaper)).then_some(())
+    });
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "killed before the timeout: {took:?}"
+    );
+    wait_until("nothing left", || d.marked_processes().is_empty());
+    assert!(cgroup_pids(&cg.service("stubborn")).is_empty());
+    assert!(
+        mentions(&d, "did not stop within 1 s") > 0,
+        "{}",
+        d.output()
+    );
+}
+
+#[test]
+fn without_cgroups_a_setsid_escaper_survives_stop() {
+    // The documented limit: process groups cannot hold a process that
+    // calls setsid. (zinit, a subreaper, still reaps it when it dies.)
+    let d = Daemon::new();
+    stubborn(&d);
+    let d = d.start_args(&["--cgroup", "off"]);
+    d.wait_running("stubborn");
+    let escaper = wait_count(&d, "stubborn-escaper", 1)[0];
+    d.ok(&["stop", "stubborn"]);
+    d.wait_state("stubborn", |s| s != "Running");
+    wait_until("the leader gone", || d.state("stubborn").1 == 0);
+    assert!(alive(escaper), "the escaper survives without cgroups");
+    // The test ends it itself: its whole group (it leads one), by pid,
+    // while it is known alive.
+    signal(-escaper, libc::SIGKILL);
+    wait_until("the escaper and its child gone", || {
+        d.marked_processes().is_empty()
+    });
+    nothing_survives(&d);
+}
+
+#[test]
+fn a_bad_cgroup_directory_is_named_and_supervision_goes_on() {
+    let d = Daemon::new();
+    let path = script(&d, "svc", "exec sleep 1000\n");
+    d.service("svc", &sh_service(&path, ""));
+    let bad = d.path("not-a-cgroup/zinit");
+    let d = d.start_args(&["--cgroup", &bad.display().to_string()]);
+    d.wait_running("svc");
+    let out = d.output();
+    assert!(
+        out.contains(&*d.path("not-a-cgroup").to_string_lossy())
+            && out.contains("not using cgroups"),
+        "{out}"
+    );
+    let empty = d.zinit(&["init", "--cgroup", ""]);
+    assert_eq!(empty.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("--cgroup"));
+}
