@@ -278,3 +278,78 @@ fn a_bad_cgroup_directory_is_named_and_supervision_goes_on() {
     assert_eq!(empty.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&empty.stderr).contains("--cgroup"));
 }
+
+/// Removes a service cgroup at the root of the hierarchy (auto mode with
+/// zinit in the root cgroup), killing what is left in it.
+struct RootServiceCgroup(PathBuf);
+
+impl Drop for RootServiceCgroup {
+    fn drop(&mut self) {
+        if self.0.exists() {
+            let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+            let start = Instant::now();
+            while std::fs::remove_dir(&self.0).is_err() && start.elapsed() < DEADLINE {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+#[test]
+fn auto_uses_the_cgroup_of_zinit_as_pid1() {
+    require_namespaces!("auto_uses_the_cgroup_of_zinit_as_pid1");
+    let d = Daemon::new();
+    let cg = CgroupMount::new(&d);
+    // zinit's own cgroup, as the namespace sees it (no cgroup namespace).
+    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("cgroup2 line")
+        .trim_start_matches('/')
+        .to_owned();
+    // A unique service name: at the root, cgroups are shared by all tests.
+    let name = format!("auto-{}", d.marker);
+    let path = script(&d, "auto", "setsid sleep 1042 &\nexec sleep 1041\n");
+    d.service(&name, &sh_service(&path, ""));
+    let service_dir = cg.mount.path().join(&own).join(format!("{name}.service"));
+    let _guard = RootServiceCgroup(service_dir.clone());
+
+    // PID 1 of a namespace whose /sys/fs/cgroup is a cgroup2 mount.
+    let kmsg = d.path("kmsg");
+    std::fs::write(&kmsg, "").expect("kmsg stand-in");
+    let mut unshare = std::process::Command::new("unshare");
+    unshare
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sh",
+            "-c",
+        ])
+        .arg("mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"")
+        .arg(ZINIT)
+        .env("ZINIT_KMSG", &kmsg);
+    let mut d = d;
+    d.spawn_init_with(unshare, &["--container"]);
+    let socket = d.socket.clone();
+    within(Duration::from_secs(10), "the control socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    d.wait_running(&name);
+    let escaped = wait_count(&d, "sleep 1042", 1)[0];
+    assert!(
+        cgroup_pids(&service_dir).contains(&escaped),
+        "{}\n{}",
+        service_dir.display(),
+        d.output()
+    );
+    d.ok(&["stop", &name]);
+    wait_until("nothing left", || d.marked_processes().is_empty());
+    assert!(cgroup_pids(&service_dir).is_empty());
+    d.ok(&["shutdown"]);
+    wait_until("the namespace ended", || d.try_exit().is_some());
+    assert!(!service_dir.exists(), "removed at exit");
+    nothing_survives(&d);
+}
