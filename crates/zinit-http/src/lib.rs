@@ -16,6 +16,8 @@
 //! - `forward`: `POST /` to the socket and back;
 //! - `ws`: the WebSocket relay with its bounded queue;
 //! - [`metrics`]: `GET /metrics`, the daemon's `system_metrics` as OpenMetrics;
+//! - [`dashboard`]: `GET /` and `/assets/*`, the web dashboard embedded in
+//!   the binary;
 //! - `daemon`: socket connections and bounded line reading;
 //! - [`error`]: start-up errors and HTTP refusals.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -23,6 +25,7 @@
 pub mod cli;
 pub mod config;
 mod daemon;
+pub mod dashboard;
 pub mod error;
 mod forward;
 mod guard;

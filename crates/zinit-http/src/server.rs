@@ -10,11 +10,12 @@
 use crate::config::ProxyConfig;
 use crate::error::{refusal, ProxyError};
 use crate::guard::{self, Guard};
-use crate::{forward, metrics, ws};
+use crate::{dashboard, forward, metrics, ws};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{middleware, Router};
@@ -157,21 +158,47 @@ impl axum::extract::FromRef<AppState> for Arc<ProxyConfig> {
     }
 }
 
-/// `POST /` (JSON-RPC), `GET /` (a short page, or a WebSocket upgrade),
-/// `GET /ws` (WebSocket), `GET /metrics` (OpenMetrics); everything behind
-/// the guard, 404s included.
+/// `POST /` (JSON-RPC), `GET /` (the dashboard, or a WebSocket upgrade),
+/// `GET /assets/NAME` (the dashboard's files), `GET /ws` (WebSocket),
+/// `GET /metrics` (OpenMetrics); everything behind the guard, 404s
+/// included.
 fn router(config: Arc<ProxyConfig>) -> Router {
-    let guard = Arc::new(Guard::new(&config));
+    let guards = Guards {
+        api: Arc::new(Guard::new(&config)),
+        page: Arc::new(Guard::new(&ProxyConfig {
+            token: None,
+            ..ProxyConfig::clone(&config)
+        })),
+    };
     let state = AppState {
         config,
         websockets: Arc::new(Semaphore::new(MAX_WEBSOCKETS)),
     };
     Router::new()
         .route("/", get(root).post(forward::post))
+        .route("/assets/{name}", get(dashboard::asset))
         .route("/ws", get(websocket))
         .route("/metrics", get(metrics::get))
         .with_state(state)
-        .layer(middleware::from_fn_with_state(guard, guard::guard))
+        .layer(middleware::from_fn_with_state(guards, guard_request))
+}
+
+/// The guard for the API, and the same guard without the token for the
+/// dashboard's static files: they hold no data, and a browser navigating
+/// to the page cannot send a token. Host and Origin are checked on both.
+#[derive(Clone)]
+struct Guards {
+    api: Arc<Guard>,
+    page: Arc<Guard>,
+}
+
+async fn guard_request(State(guards): State<Guards>, request: Request, next: Next) -> Response {
+    let guard = if dashboard::is_page_request(&request) {
+        guards.page
+    } else {
+        guards.api
+    };
+    guard::guard(State(guard), request, next).await
 }
 
 async fn root(
@@ -182,7 +209,7 @@ async fn root(
     match upgrade {
         Ok(upgrade) => start_websocket(state, upgrade).await,
         Err(rejection) if headers.contains_key(header::UPGRADE) => rejection.into_response(),
-        Err(_) => INDEX.into_response(),
+        Err(_) => dashboard::page(&headers),
     }
 }
 
@@ -205,9 +232,3 @@ async fn start_websocket(state: AppState, upgrade: WebSocketUpgrade) -> Response
     };
     ws::upgrade(state.config, upgrade, slot).await
 }
-
-/// `GET /` without an upgrade.
-const INDEX: &str = "zinit HTTP API\n\n\
-POST / with a JSON-RPC 2.0 request, notification or batch (Content-Type: application/json).\n\
-WebSocket on /ws (or /) for the same requests and stream_subscribeLogs.\n\
-rpc.discover returns the OpenRPC document describing every method.\n";

@@ -12,6 +12,8 @@ mod common;
 
 #[path = "http/api.rs"]
 mod api;
+#[path = "http/dashboard.rs"]
+mod dashboard;
 #[path = "http/lifecycle.rs"]
 mod lifecycle;
 #[path = "http/metrics.rs"]
@@ -52,7 +54,7 @@ fn zinit_http_binary() -> PathBuf {
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| panic!("{} is missing: {fix}", path.display()));
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for source in ["zinit-http/src", "zinit-proto/src"] {
+    for source in ["zinit-http/src", "zinit-http/dashboard", "zinit-proto/src"] {
         for entry in std::fs::read_dir(crates.join(source))
             .into_iter()
             .flatten()
