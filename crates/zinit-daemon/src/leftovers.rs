@@ -13,7 +13,8 @@
 //!   process's start time from /proc (read under the process-table lock,
 //!   so the pid was not reaped and recycled meanwhile). A writer thread
 //!   rewrites it atomically (temp file + rename) whenever the set of main
-//!   processes changes, off the actor; a clean exit removes it.
+//!   processes changes, off the actor; a clean exit removes it (a failed
+//!   supervisor leaves it, for the next instance).
 //! - **Service cgroups** when cgroups are on: a populated `NAME.service`
 //!   under the base for a configured (or recorded) service holds exactly
 //!   its leftovers, `setsid` escapers included.
@@ -110,18 +111,49 @@ pub fn parse(text: &str) -> Vec<Record> {
         .collect()
 }
 
+/// Keeps the state file up to date; see [`start_recorder`].
+pub struct Recorder {
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    writer: std::thread::JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Stop recording; wait for the last write; remove the file if
+    /// `remove` (every service was stopped).
+    pub async fn finish(self, remove: bool) {
+        self.task.abort();
+        let _ = self.task.await;
+        let (writer, path) = (self.writer, self.path);
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = writer.join();
+            if remove {
+                let _ = std::fs::remove_file(path);
+            }
+        })
+        .await;
+    }
+}
+
 /// Keep `path` up to date with the main processes in the published
-/// snapshots, until the actor ends; then remove it.
-pub fn start_recorder(path: PathBuf, mut snapshots: watch::Receiver<Arc<Snapshot>>) {
+/// snapshots, until [`Recorder::finish`].
+pub fn start_recorder(
+    path: PathBuf,
+    mut snapshots: watch::Receiver<Arc<Snapshot>>,
+) -> Option<Recorder> {
     let (tx, rx) = std::sync::mpsc::channel::<Vec<(String, i32)>>();
+    let file = path.clone();
     let writer = std::thread::Builder::new()
         .name("zinit-state".into())
-        .spawn(move || write_states(&path, &rx));
-    if let Err(e) = writer {
-        tracing::warn!("cannot start the state file writer: {e}");
-        return;
-    }
-    tokio::spawn(async move {
+        .spawn(move || write_states(&file, &rx));
+    let writer = match writer {
+        Ok(writer) => writer,
+        Err(e) => {
+            tracing::warn!("cannot start the state file writer: {e}");
+            return None;
+        }
+    };
+    let task = tokio::spawn(async move {
         let mut last = None;
         loop {
             let running: Vec<(String, i32)> = snapshots
@@ -137,10 +169,11 @@ pub fn start_recorder(path: PathBuf, mut snapshots: watch::Receiver<Arc<Snapshot
                 last = Some(running);
             }
             if snapshots.changed().await.is_err() {
-                return; // the actor ended: `tx` drops, the writer cleans up
+                return; // the actor ended
             }
         }
     });
+    Some(Recorder { path, task, writer })
 }
 
 /// The writer thread: latest set first, each written atomically.
@@ -162,9 +195,6 @@ fn write_states(path: &Path, sets: &std::sync::mpsc::Receiver<Vec<(String, i32)>
             tracing::warn!("cannot write {}: {e}", path.display());
         }
     }
-    // The actor ended: every service was stopped (or zinit failed, and a
-    // next instance finds them through cgroups only).
-    let _ = std::fs::remove_file(path);
 }
 
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {

@@ -97,7 +97,7 @@ pub async fn run(
     // Load before serving, so the first answer already shows every service;
     // clients that connect meanwhile wait in the socket's backlog.
     let state = socket.as_ref().map(|s| leftovers::state_path(&s.path));
-    load_services(&handle, config.config_dir.clone(), state, cgroups.clone()).await;
+    let recorder = load_services(&handle, config.config_dir.clone(), state, cgroups.clone()).await;
 
     let server = socket.as_ref().and_then(|socket| {
         match socket
@@ -129,6 +129,9 @@ pub async fn run(
         server.stop(REPLY_GRACE).await;
     }
     api.stop_http_server_at_exit().await;
+    if let Some(recorder) = recorder {
+        recorder.finish(!stopped.supervisor_failed).await;
+    }
     if let Some(cgroups) = cgroups {
         let _ = tokio::task::spawn_blocking(move || cgroups.clean_up_at_exit()).await;
     }
@@ -166,7 +169,7 @@ async fn load_services(
     dir: PathBuf,
     state: Option<PathBuf>,
     cgroups: Option<Arc<crate::process::cgroup::Cgroups>>,
-) {
+) -> Option<leftovers::Recorder> {
     let shown = dir.display().to_string();
     let loaded = tokio::task::spawn_blocking(move || config_dir::load_dir(&dir)).await;
     let policies = match &loaded {
@@ -191,18 +194,16 @@ async fn load_services(
     if let Err(e) = stopped {
         tracing::error!("stopping leftovers failed: {e}");
     }
-    if let Some(state) = state {
-        leftovers::start_recorder(state, handle.subscribe());
-    }
+    let recorder = state.and_then(|state| leftovers::start_recorder(state, handle.subscribe()));
     let report = match loaded {
         Ok(Ok(report)) => report,
         Ok(Err(e)) => {
             tracing::error!("cannot read config directory {shown}: {e}; no services loaded");
-            return;
+            return recorder;
         }
         Err(e) => {
             tracing::error!("loading {shown} failed: {e}");
-            return;
+            return recorder;
         }
     };
     for diagnostic in &report.diagnostics {
@@ -234,4 +235,5 @@ async fn load_services(
             tracing::error!("cannot monitor {name}: {e}");
         }
     }
+    recorder
 }

@@ -78,11 +78,15 @@ impl Drop for CgroupMount {
     }
 }
 
-/// Marked processes whose command line contains `needle`.
+/// Marked processes whose command line is `needle`, or a `sh -c` script
+/// containing it (not `setsid sleep N` on its way to exec `sleep N`).
 pub(crate) fn with_cmdline(d: &Daemon, needle: &str) -> Vec<i32> {
     d.marked_processes()
         .into_iter()
-        .filter(|p| cmdline(*p).contains(needle))
+        .filter(|p| {
+            let c = cmdline(*p);
+            c == needle || (c.starts_with("sh -c") && c.contains(needle))
+        })
         .collect()
 }
 
@@ -128,11 +132,8 @@ fn stop_reaches_setsid_escapers_and_double_forked_daemons() {
                     .ok()
             })
     };
-    assert_eq!(
-        sid(escaped[0]),
-        Some(escaped[0]),
-        "setsid made it a session leader"
-    );
+    let leader = d.state("escaper").1 as i32;
+    assert_ne!(sid(escaped[0]), Some(leader), "setsid left the session");
     assert!(cgroup_pids(&cg.service("daemon")).contains(&forked[0]));
     assert!(cgroup_pids(&cg.service("escaper")).contains(&escaped[0]));
 
@@ -231,11 +232,10 @@ fn a_term_ignoring_escaper_is_killed_at_the_timeout() {
     );
     wait_until("nothing left", || d.marked_processes().is_empty());
     assert!(cgroup_pids(&cg.service("stubborn")).is_empty());
-    assert!(
-        mentions(&d, "did not stop within 1 s") > 0,
-        "{}",
-        d.output()
-    );
+    // zinit's own log is written by its own thread: poll for it.
+    wait_until("the SIGKILL logged", || {
+        mentions(&d, "did not stop within 1 s") > 0
+    });
 }
 
 #[test]

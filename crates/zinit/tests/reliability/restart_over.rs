@@ -57,8 +57,13 @@ fn a_restarted_zinit_stops_the_leftovers_before_starting_again() {
     assert_ne!(new_solo, old_solo);
     assert_ne!(new_family, old_family);
     // Exactly one copy of each, and none of the old processes.
-    assert_eq!(with_cmdline(&d, "sleep 1010"), vec![new_solo]);
-    assert_eq!(with_cmdline(&d, "sleep 1011"), vec![new_family]);
+    // (Each shell execs its sleep a moment after zinit reports the pid.)
+    wait_until("exactly the new solo", || {
+        with_cmdline(&d, "sleep 1010") == vec![new_solo]
+    });
+    wait_until("exactly the new family", || {
+        with_cmdline(&d, "sleep 1011") == vec![new_family]
+    });
     wait_count(&d, "sleep 1012", 1);
     for old in [old_solo, old_family, old_child] {
         assert!(!alive(old), "old process {old} ({}) survived", cmdline(old));
@@ -145,9 +150,9 @@ fn with_cgroups_leftovers_are_found_through_their_cgroup() {
     assert!(!alive(old_escaped), "the old setsid escaper survived");
     assert!(!alive(old_family));
     wait_count(&d, "sleep 1032", 1);
-    assert_eq!(with_cmdline(&d, "sleep 1031").len(), 1);
-    assert_eq!(with_cmdline(&d, "sleep 1010").len(), 1);
-    assert_eq!(with_cmdline(&d, "sleep 1011").len(), 1);
+    wait_count(&d, "sleep 1031", 1);
+    wait_count(&d, "sleep 1010", 1);
+    wait_count(&d, "sleep 1011", 1);
     let out = d.output();
     assert!(out.contains("left running by a previous zinit"), "{out}");
     assert!(out.contains("escaper.service"), "{out}");
