@@ -132,8 +132,16 @@ pub struct InitArgs {
     #[arg(short, long, default_value = "/etc/zinit/")]
     pub config: PathBuf,
 
-    /// Lines kept in the log ring buffer.
-    #[arg(short = 'b', long = "buffer", default_value_t = 2000)]
+    /// Lines kept in the log ring buffer (at most 16 MiB of them, whatever
+    /// the count).
+    // Negative numbers are taken as a value, so `-b -1` is refused naming
+    // the flag rather than as an unknown option.
+    #[arg(
+        short = 'b',
+        long = "buffer",
+        default_value_t = 2000,
+        allow_negative_numbers = true
+    )]
     pub buffer: usize,
 
     /// Container mode: signals stop every service and exit, never power off.
