@@ -315,11 +315,16 @@ impl<W: Write> Write for KmsgWriter<W> {
     }
 }
 
-/// Logs a panic (message, thread, location) before the default hook runs,
-/// so a panic reaches the console and kmsg too.
+/// Logs a panic (message, thread, location, and a backtrace when
+/// `RUST_BACKTRACE` asks for one) to the console and kmsg, through the same
+/// lossy queues as every other line.
+///
+/// It replaces the default hook instead of running it as well: that one
+/// writes to stderr directly, and on a stderr nobody reads (a full pipe, a
+/// stuck console) it blocks the panicking thread for good, be it a tokio
+/// worker or PID 1's main thread, which must go on to reap.
 fn install_panic_hook() {
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
+    std::panic::set_hook(Box::new(|info| {
         let payload = info.payload();
         let message = payload
             .downcast_ref::<&str>()
@@ -328,12 +333,27 @@ fn install_panic_hook() {
             .unwrap_or("(no message)");
         let thread = std::thread::current();
         let thread = thread.name().unwrap_or("<unnamed>");
-        match info.location() {
-            Some(at) => tracing::error!("panic in thread {thread} at {at}: {message}"),
-            None => tracing::error!("panic in thread {thread}: {message}"),
-        }
-        default_hook(info);
+        let backtrace = std::backtrace::Backtrace::capture();
+        let text = panic_text(thread, info.location(), message, &backtrace);
+        tracing::error!("{text}");
     }));
+}
+
+/// What the panic hook logs.
+fn panic_text(
+    thread: &str,
+    at: Option<&std::panic::Location<'_>>,
+    message: &str,
+    backtrace: &std::backtrace::Backtrace,
+) -> String {
+    let mut text = match at {
+        Some(at) => format!("panic in thread {thread} at {at}: {message}"),
+        None => format!("panic in thread {thread}: {message}"),
+    };
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        text.push_str(&format!("\nstack backtrace:\n{backtrace}"));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -582,6 +602,101 @@ mod tests {
         });
         assert!(seen, "kmsg got no line while the console was stuck");
         drop(read_end);
+    }
+
+    #[test]
+    fn panic_text_names_thread_place_and_message() {
+        let disabled = std::backtrace::Backtrace::disabled();
+        let at = std::panic::Location::caller();
+        assert_eq!(
+            panic_text("doomed", Some(at), "boom", &disabled),
+            format!("panic in thread doomed at {at}: boom")
+        );
+        assert_eq!(
+            panic_text("doomed", None, "boom", &disabled),
+            "panic in thread doomed: boom"
+        );
+        let forced = std::backtrace::Backtrace::force_capture();
+        let text = panic_text("t", None, "m", &forced);
+        assert!(text.starts_with("panic in thread t: m\nstack backtrace:\n"));
+    }
+
+    /// Set to a directory: `panic_hook_child` runs as the child of
+    /// `a_panic_never_blocks_on_a_full_stderr`.
+    const PANIC_CHILD_VAR: &str = "ZINIT_TEST_PANIC_CHILD";
+
+    /// In the child process only: logging set up with kmsg in the given
+    /// directory, then a thread panics; `survived` is written if the
+    /// panicking thread came back.
+    #[test]
+    fn panic_hook_child() {
+        let Some(dir) = std::env::var_os(PANIC_CHILD_VAR) else {
+            return;
+        };
+        let dir = std::path::PathBuf::from(dir);
+        let output = init(&LogConfig {
+            debug: false,
+            kmsg: Some(dir.join("kmsg")),
+        });
+        let panicked = std::thread::Builder::new()
+            .name("doomed".into())
+            .spawn(|| panic!("deliberate test panic"))
+            .unwrap()
+            .join();
+        assert!(panicked.is_err());
+        drop(output);
+        std::fs::write(dir.join("survived"), "").unwrap();
+    }
+
+    /// zinit's stderr is a full pipe nobody reads: a panic is still logged
+    /// (to kmsg here) and the panicking thread still unwinds, where the
+    /// default hook would block in its write to stderr for good.
+    #[test]
+    fn a_panic_never_blocks_on_a_full_stderr() {
+        use std::os::fd::AsRawFd;
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kmsg"), "").unwrap();
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        // Fill it without blocking, then make writes to it block again.
+        let fd = write_end.as_raw_fd();
+        // SAFETY: fcntl on a descriptor this test owns.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+        let mut filler = File::from(write_end.try_clone().unwrap());
+        while filler.write(&[b'#'; 4096]).is_ok() {}
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, 0) };
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "logging::tests::panic_hook_child", "--nocapture"])
+            .env(PANIC_CHILD_VAR, dir.path())
+            .env_remove(FILTER_VAR)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(write_end))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        drop(read_end);
+        assert!(
+            dir.path().join("survived").exists(),
+            "the panicking thread blocked (child: {status:?})"
+        );
+        let kmsg = std::fs::read_to_string(dir.path().join("kmsg")).unwrap();
+        assert!(
+            kmsg.contains("<3>zinit: panic in thread doomed at "),
+            "{kmsg}"
+        );
     }
 
     /// The one test that installs the global subscriber and the panic hook
