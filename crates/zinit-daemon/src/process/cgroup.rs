@@ -161,6 +161,19 @@ impl Cgroups {
         if !writable(&base) {
             return Err(format!("cgroup {} is not writable", base.display()));
         }
+        // Processes of other PID namespaces read as pid 0: a cgroup shared
+        // with the outside (zinit as PID 1 of a bare `unshare --pid`, next
+        // to whoever started it) is not zinit's to fill with service
+        // cgroups that other instances may use under the same names.
+        let procs = std::fs::read_to_string(base.join("cgroup.procs"))
+            .map_err(|e| format!("cannot read {}/cgroup.procs: {e}", base.display()))?;
+        if shared_with_outside(&procs) {
+            return Err(format!(
+                "zinit's cgroup {} also holds processes outside its PID namespace \
+                 (give it its own cgroup, or --cgroup DIR)",
+                base.display()
+            ));
+        }
         Cgroups::at(&base)
     }
 
@@ -273,6 +286,12 @@ pub fn parse_procs(text: &str) -> Vec<i32> {
         .filter_map(|p| p.parse().ok())
         .filter(|p| *p > 0)
         .collect()
+}
+
+/// Whether a `cgroup.procs` text, read inside a PID namespace, lists
+/// processes outside it (the kernel shows them as pid 0).
+pub fn shared_with_outside(procs: &str) -> bool {
+    procs.split_whitespace().any(|p| p == "0")
 }
 
 /// `populated` from a `cgroup.events` text.
@@ -496,6 +515,8 @@ mod tests {
         assert_eq!(parse_populated("populated 1\nfrozen 0\n"), Some(true));
         assert_eq!(parse_populated("populated 0\nfrozen 0\n"), Some(false));
         assert_eq!(parse_populated("frozen 0\n"), None);
+        assert!(shared_with_outside("1\n0\n0\n7\n"));
+        assert!(!shared_with_outside("1\n7\n10\n"));
     }
 
     #[test]

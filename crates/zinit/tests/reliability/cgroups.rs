@@ -300,22 +300,67 @@ fn auto_uses_the_cgroup_of_zinit_as_pid1() {
     require_namespaces!("auto_uses_the_cgroup_of_zinit_as_pid1");
     let d = Daemon::new();
     let cg = CgroupMount::new(&d);
-    // zinit's own cgroup, as the namespace sees it (no cgroup namespace).
-    let own = std::fs::read_to_string("/proc/self/cgroup").expect("own cgroup");
-    let own = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .expect("cgroup2 line")
-        .trim_start_matches('/')
-        .to_owned();
-    // A unique service name: at the root, cgroups are shared by all tests.
-    let name = format!("auto-{}", d.marker);
+    // zinit as PID 1 of a namespace whose /sys/fs/cgroup is a cgroup2
+    // mount, in a cgroup of its own (as in a container): MARKER, at the
+    // root of the hierarchy (the namespace has no cgroup namespace, so the
+    // test must not share its cgroup with zinit).
+    let own = cg.mount.path().join(&d.marker);
+    std::fs::create_dir(&own).expect("zinit's cgroup");
+    let _own_guard = RootServiceCgroup(own.clone());
     let path = script(&d, "auto", "setsid sleep 1042 &\nexec sleep 1041\n");
-    d.service(&name, &sh_service(&path, ""));
-    let service_dir = cg.mount.path().join(&own).join(format!("{name}.service"));
+    d.service("auto", &sh_service(&path, ""));
+    let service_dir = own.join("auto.service");
     let _guard = RootServiceCgroup(service_dir.clone());
 
-    // PID 1 of a namespace whose /sys/fs/cgroup is a cgroup2 mount.
+    let kmsg = d.path("kmsg");
+    std::fs::write(&kmsg, "").expect("kmsg stand-in");
+    let mut unshare = std::process::Command::new("unshare");
+    unshare
+        .args([
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "mount -t cgroup2 none /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/{}/cgroup.procs \
+             && exec \"$0\" \"$@\"",
+            d.marker
+        ))
+        .arg(ZINIT)
+        .env("ZINIT_KMSG", &kmsg);
+    let mut d = d;
+    d.spawn_init_with(unshare, &["--container"]);
+    let socket = d.socket.clone();
+    within(Duration::from_secs(10), "the control socket", || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    d.wait_running("auto");
+    let escaped = wait_count(&d, "sleep 1042", 1)[0];
+    assert!(
+        cgroup_pids(&service_dir).contains(&escaped),
+        "{}\n{}",
+        service_dir.display(),
+        d.output()
+    );
+    d.ok(&["stop", "auto"]);
+    wait_until("nothing left", || d.marked_processes().is_empty());
+    assert!(cgroup_pids(&service_dir).is_empty());
+    d.ok(&["shutdown"]);
+    wait_until("the namespace ended", || d.try_exit().is_some());
+    assert!(!service_dir.exists(), "removed at exit");
+    nothing_survives(&d);
+}
+
+#[test]
+fn auto_refuses_a_cgroup_shared_with_processes_outside_the_namespace() {
+    require_namespaces!("auto_refuses_a_cgroup_shared_with_processes_outside_the_namespace");
+    let d = Daemon::new();
+    let path = script(&d, "svc", "exec sleep 1050\n");
+    d.service("svc", &sh_service(&path, ""));
+    // cgroup2 on /sys/fs/cgroup, zinit left in the cgroup of the test.
     let kmsg = d.path("kmsg");
     std::fs::write(&kmsg, "").expect("kmsg stand-in");
     let mut unshare = std::process::Command::new("unshare");
@@ -337,19 +382,12 @@ fn auto_uses_the_cgroup_of_zinit_as_pid1() {
     within(Duration::from_secs(10), "the control socket", || {
         std::os::unix::net::UnixStream::connect(&socket).ok()
     });
-    d.wait_running(&name);
-    let escaped = wait_count(&d, "sleep 1042", 1)[0];
-    assert!(
-        cgroup_pids(&service_dir).contains(&escaped),
-        "{}\n{}",
-        service_dir.display(),
+    d.wait_running("svc");
+    wait_until("the warning", || {
         d.output()
-    );
-    d.ok(&["stop", &name]);
-    wait_until("nothing left", || d.marked_processes().is_empty());
-    assert!(cgroup_pids(&service_dir).is_empty());
+            .contains("also holds processes outside its PID namespace")
+    });
     d.ok(&["shutdown"]);
     wait_until("the namespace ended", || d.try_exit().is_some());
-    assert!(!service_dir.exists(), "removed at exit");
     nothing_survives(&d);
 }
