@@ -359,3 +359,79 @@ fn pid1_cycles_and_missing_dependencies_block_only_themselves_and_never_hang_shu
     );
     cycles_and_missing(How::ContainerSigterm);
 }
+
+/// Promise 1 at the very end: as PID 1 of a machine, after the ordered
+/// stop, the kernel refuses reboot(2) (EPERM injected with `strace`).
+/// zinit must not exit (the kernel would panic): it keeps reaping orphans
+/// for good. (What it logs then is lost: its log output was flushed and
+/// closed right before reboot(2). See the report of #7.)
+#[test]
+fn pid1_keeps_reaping_when_the_kernel_refuses_to_power_off() {
+    require_namespaces!("pid1_keeps_reaping_when_the_kernel_refuses_to_power_off");
+    let have_strace = std::process::Command::new("strace")
+        .arg("-V")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_strace {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "strace is needed and CI must have it"
+        );
+        eprintln!("skipped: needs strace");
+        return;
+    }
+    let d = Daemon::new();
+    let order = app_after_db(&d);
+    let mut ns = Namespace::start(d, &[]);
+    wait_ready(&ns, &["db", "app"]);
+    let trace = ns.path("strace");
+    let mut strace = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-e",
+            "trace=reboot",
+            "-e",
+            "inject=reboot:error=EPERM",
+        ])
+        .arg("-o")
+        .arg(&trace)
+        .arg("-p")
+        .arg(ns.zinit.to_string())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("strace");
+    within(Duration::from_secs(10), "strace to attach", || {
+        (status_kb(ns.zinit, "TracerPid").is_some_and(|t| t != 0)).then_some(())
+    });
+
+    ns.ok(&["shutdown"]);
+    within(Duration::from_secs(15), "reboot(2) to be refused", || {
+        read(&trace).contains("(INJECTED)").then_some(())
+    });
+    assert!(read(&trace).contains("= -1 EPERM"), "{}", read(&trace));
+    assert_eq!(read(&order), "stop app\nstop db\n", "{}", ns.output());
+    assert!(ns.running(), "zinit as PID 1 exited\n{}", ns.output());
+
+    // Orphans still get reaped: a process joins the namespace and leaves
+    // three short-lived children to zinit.
+    let orphans = script(
+        &ns,
+        "orphans",
+        "sleep 0.3 &\nsleep 0.3 &\nsleep 0.3 &\nexit 0\n",
+    );
+    let mut nsenter = ns.enter(&orphans);
+    within(Duration::from_secs(5), "nsenter to exit", || {
+        nsenter.try_wait().ok().flatten()
+    });
+    within(
+        Duration::from_secs(10),
+        "the orphans to end and be reaped",
+        || (ns.marked_processes().is_empty() && zombies_under(ns.zinit).is_empty()).then_some(()),
+    );
+    assert!(ns.running(), "zinit as PID 1 exited\n{}", ns.output());
+    assert!(alive(ns.zinit));
+    signal(strace.id() as i32, libc::SIGTERM);
+    strace.wait().expect("reap strace");
+}
