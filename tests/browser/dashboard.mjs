@@ -171,7 +171,7 @@ try {
     });
     console.log(
       `measure: page load ${timing.load_ms} ms (DOMContentLoaded ${timing.dom_content_loaded_ms} ms), ` +
-        `first data shown ${timing.first_data_ms} ms, ${timing.transferred_bytes} bytes`,
+        `first data shown ${timing.first_data_ms} ms, ${timing.transferred_bytes} bytes received (page, assets and first answers)`,
     );
   });
 

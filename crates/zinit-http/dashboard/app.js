@@ -488,6 +488,8 @@
       });
     }
     const answers = await batch(calls);
+    // The token was forgotten or refused meanwhile: show nothing.
+    if (state.stopped) return false;
     // Shown before the first render, so the log can scroll to its end.
     if (!state.authorised) authorised();
     answers.forEach((answer, i) => handlers[i](answer));
@@ -536,6 +538,10 @@
     let soon = false;
     try {
       soon = await tick();
+      if (state.stopped) {
+        state.running = false;
+        return;
+      }
       if (!state.firstData) {
         state.firstData = true;
         performance.mark("zinit-first-data");
@@ -545,7 +551,7 @@
     } catch (e) {
       state.running = false;
       if (e instanceof HttpError && e.status === 401) {
-        refused(e);
+        refused();
         return;
       }
       setConnection("down", "Cannot update: " + e.message);
@@ -574,11 +580,11 @@
   // ---- token -----------------------------------------------------------
 
   // A 401: forget the token that did not work and ask again.
-  function refused(e) {
+  function refused() {
     const had = state.token;
     sessionStorage.removeItem(TOKEN_KEY);
     state.token = "";
-    askForToken(had ? "The proxy refused this token (" + e.message + "). Try again." : "");
+    askForToken(had ? "The proxy refused this token. Check it and try again." : "");
   }
 
   function askForToken(message) {
@@ -647,7 +653,7 @@
       showFeedback(name + ": " + (done || verb + " requested"), false);
     } catch (e) {
       if (e instanceof HttpError && e.status === 401) {
-        refused(e);
+        refused();
         return;
       }
       showFeedback("Could not " + verb + " " + name + ": " + refusal(e), true);
