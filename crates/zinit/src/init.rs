@@ -18,6 +18,9 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
+    // Before any thread exists (threads inherit the mask): a blocked
+    // SIGTERM would never stop zinit, an ignored SIGCHLD would lose exits.
+    let inherited_signals = zinit_daemon::process::reset_inherited_signals();
     limit_malloc_arenas();
     let is_pid1 = pid1::is_pid1();
     let mode = if init.container {
@@ -32,6 +35,9 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         debug: args.debug,
         kmsg: kernel_log_path(is_pid1),
     });
+    if let Err(e) = inherited_signals {
+        tracing::warn!("cannot reset the signal state zinit inherited: {e}");
+    }
     if is_pid1 {
         pid1::take_over_ctrl_alt_del();
     } else if let Err(e) = pid1::become_subreaper() {

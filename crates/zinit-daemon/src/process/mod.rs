@@ -25,6 +25,7 @@
 pub mod cgroup;
 mod child;
 mod fds;
+mod inherited;
 mod oom;
 pub mod pidfd;
 mod reaper;
@@ -36,6 +37,7 @@ mod table;
 mod tests;
 
 pub use fds::mark_inherited_fds_cloexec;
+pub use inherited::reset_inherited_signals;
 pub use reaper::start_reaper;
 pub use spawn::{spawn, spawn_in, Output, SpawnError, SpawnRequest, Spawned};
 pub use table::{kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError};

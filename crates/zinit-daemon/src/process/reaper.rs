@@ -40,6 +40,11 @@ pub(super) fn ensure_started(table: &mut table::Table) -> std::io::Result<()> {
     if table.reaper_started {
         return Ok(());
     }
+    // With SIGCHLD inherited as SIG_IGN the kernel would reap our children
+    // itself and every exit would be lost.
+    if let Err(errno) = super::inherited::reset_sigchld() {
+        tracing::error!("cannot reset SIGCHLD: {}", super::fds::ErrText(errno));
+    }
     super::oom::remember_oom_kills();
     std::thread::Builder::new()
         .name("zinit-reaper".into())
