@@ -51,13 +51,27 @@ fn indent(out: &mut String, level: usize) {
     out.extend(std::iter::repeat_n("  ", level));
 }
 
+/// The longest key written as `key: value`. YAML limits an implicit key
+/// to 1024 characters; a longer one is written as an explicit `? key`
+/// (found by fuzzing: such a key did not read back).
+const MAX_IMPLICIT_KEY: usize = 1000;
+
 fn write_object(out: &mut String, map: &serde_json::Map<String, Value>, level: usize) {
     for (i, (key, value)) in map.iter().enumerate() {
         // The first entry of an object inside a list sits after its dash.
         if i > 0 || level == 0 || !out.ends_with("- ") {
             indent(out, level);
         }
-        out.push_str(&string(key));
+        let key = string(key);
+        if key.chars().count() > MAX_IMPLICIT_KEY {
+            // `? key` / `: value`: YAML allows no longer implicit key.
+            out.push_str("? ");
+            out.push_str(&key);
+            out.push('\n');
+            indent(out, level);
+        } else {
+            out.push_str(&key);
+        }
         out.push(':');
         write_value(out, value, level + 1);
     }
@@ -275,5 +289,20 @@ signal:
     fn keys_are_quoted_like_strings() {
         let value = json!({"8080": 1, "a b": {"": "x"}});
         assert_eq!(to_yaml(&value), "\"8080\": 1\n\"a b\":\n  \"\": x\n");
+    }
+
+    #[test]
+    fn long_keys_are_explicit() {
+        let long = "k".repeat(1001);
+        let value = json!({ "a": 1, long.clone(): {"b": [1]}, "c": [{ long.clone(): 2 }] });
+        assert_eq!(
+            to_yaml(&value),
+            format!("a: 1\nc:\n  - ? {long}\n    : 2\n? {long}\n:\n  b:\n    - 1\n")
+        );
+        let short = "k".repeat(1000);
+        assert_eq!(
+            to_yaml(&json!({ short.clone(): 1 })),
+            format!("{short}: 1\n")
+        );
     }
 }

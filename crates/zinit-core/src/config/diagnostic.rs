@@ -112,11 +112,49 @@ impl Diags {
         self.list.iter().filter(|d| d.is_error()).count()
     }
 
+    /// Every diagnostic, in file order (whole-file ones first), each
+    /// position moved onto `text`: at the end of input yaml-rust2 reports
+    /// marks on the line after the last one (found by fuzzing).
+    pub fn into_sorted_within(mut self, text: &str) -> Vec<Diagnostic> {
+        let normalized = text.replace("\r\n", "\n");
+        let lines: Vec<usize> = normalized
+            .split(['\n', '\r'])
+            .map(|l| l.chars().count())
+            .collect();
+        for d in &mut self.list {
+            if d.line > 0 {
+                let at = within(
+                    &lines,
+                    Pos {
+                        line: d.line,
+                        col: d.column,
+                    },
+                );
+                (d.line, d.column) = (at.line, at.col);
+            }
+        }
+        self.into_sorted()
+    }
+
     /// Every diagnostic, in file order (whole-file ones first).
     pub fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.list.sort_by_key(|d| (d.line, d.column));
         self.list
     }
+}
+
+/// `at` moved onto a text whose lines have these lengths (in chars): past
+/// the last line is the end of the last line, past the end of a line is
+/// just after its last character.
+fn within(lines: &[usize], at: Pos) -> Pos {
+    let line = at.line.clamp(1, lines.len().max(1));
+    let end = lines.get(line - 1).copied().unwrap_or(0) + 1;
+    let col = if line < at.line {
+        end
+    } else {
+        at.col.clamp(1, end)
+    };
+    Pos { line, col }
 }
 
 #[cfg(test)]
@@ -165,5 +203,32 @@ mod tests {
             keys,
             [None, Some("a".into()), Some("b".into()), Some("c".into())]
         );
+    }
+
+    #[test]
+    fn positions_are_moved_onto_the_text() {
+        let lines = [1, 2];
+        assert_eq!(
+            within(&lines, Pos { line: 7, col: 9 }),
+            Pos { line: 2, col: 3 }
+        );
+        assert_eq!(
+            within(&lines, Pos { line: 1, col: 9 }),
+            Pos { line: 1, col: 2 }
+        );
+        assert_eq!(
+            within(&lines, Pos { line: 2, col: 0 }),
+            Pos { line: 2, col: 1 }
+        );
+        assert_eq!(
+            within(&[], Pos { line: 3, col: 3 }),
+            Pos { line: 1, col: 1 }
+        );
+        let mut d = Diags::new("f");
+        d.error(Pos { line: 9, col: 9 }, None, "x");
+        d.error(Pos::default(), None, "whole file");
+        let sorted = d.into_sorted_within("ab\r\nc");
+        let at: Vec<_> = sorted.iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(at, [(0, 0), (2, 2)]);
     }
 }

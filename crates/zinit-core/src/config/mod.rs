@@ -60,14 +60,14 @@ pub fn parse_service(file: &str, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
     match spec {
         Some(spec) if !diags.has_errors() => Ok(Parsed {
             spec,
-            warnings: diags.into_sorted(),
+            warnings: diags.into_sorted_within(text),
         }),
         _ => {
             if !diags.has_errors() {
                 // Lowering returns None only after an error; stay total anyway.
                 diags.error(Pos::default(), None, "invalid service file");
             }
-            Err(diags.into_sorted())
+            Err(diags.into_sorted_within(text))
         }
     }
 }
@@ -79,7 +79,7 @@ pub fn parse_service(file: &str, text: &str) -> Result<Parsed, Vec<Diagnostic>> 
 pub fn service_file_to_json(file: &str, text: &str) -> Result<serde_json::Value, Vec<Diagnostic>> {
     let mut diags = Diags::new(file);
     let value = yaml_tree::parse(text, &mut diags).and_then(|root| match Typed::of(&root) {
-        Typed::Map(_) => Some(json::to_json(&root)),
+        Typed::Map(_) => Some(json::file_to_json(&root)),
         other => {
             let message = format!(
                 "expected a mapping of service keys, found {}",
@@ -95,7 +95,7 @@ pub fn service_file_to_json(file: &str, text: &str) -> Result<serde_json::Value,
             if !diags.has_errors() {
                 diags.error(Pos::default(), None, "invalid service file");
             }
-            Err(diags.into_sorted())
+            Err(diags.into_sorted_within(text))
         }
     }
 }

@@ -508,3 +508,42 @@ mod never_panics {
         }
     }
 }
+
+/// Found by fuzzing (fuzz/ service_file): `service_get` showed `RATIO:
+/// 0.50` as `0.5` and `HEX: 0x1F` as `31`, so giving its answer back to
+/// `service_create` changed the service's environment. Where a file
+/// means text, only numbers and booleans written canonically are typed.
+#[test]
+fn json_view_keeps_the_text_where_the_file_means_text() {
+    let text = "exec: x\nshutdown_timeout: 0x1F\n\
+                env: {A: 8080, B: 0.50, C: 0x1F, D: 007, E: True, F: true, G: 1e3, H: 1.5, I: +7}\n\
+                after: [007, 42, 1.50]\nsignal: {stop: 09}\n";
+    let v = service_file_to_json("w", text).unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "exec": "x", "shutdown_timeout": 31,
+            "env": {"A": 8080, "B": "0.50", "C": "0x1F", "D": "007", "E": "True", "F": true,
+                    "G": "1e3", "H": 1.5, "I": "+7"},
+            "after": ["007", 42, "1.50"], "signal": {"stop": "09"},
+        })
+    );
+    let v = service_file_to_json("w", "exec: x\nafter: 007\n").unwrap();
+    assert_eq!(v, json!({"exec": "x", "after": "007"}));
+}
+
+/// Found by fuzzing (fuzz/ service_file): at the end of a file without a
+/// final newline, yaml-rust2 puts a syntax error (or a missing value) on
+/// a line after the last one; every position now points into the file.
+#[test]
+fn positions_at_the_end_of_the_file_point_into_it() {
+    let e = parse_service("w", "exec: web\nlog: stdout\nl").unwrap_err();
+    assert_eq!(
+        render(&e),
+        ["w:3:2: yaml syntax error: simple key expected"]
+    );
+    let e = parse_service("w", "exec: app\nafter:\n  -").unwrap_err();
+    for d in &e {
+        assert!(d.line <= 3, "{d}");
+    }
+}

@@ -374,3 +374,24 @@ fn subscription_notification_shape() {
         "{\"jsonrpc\":\"2.0\",\"method\":\"stream_subscribeLogs\",\"params\":{\"subscription\":12,\"result\":\"[+] a: hi\"}}\n"
     );
 }
+
+/// Found by fuzzing (fuzz/ jsonrpc_frame): a number id beyond u64 became a
+/// float that, echoed in the response and read back, was another number,
+/// so the client could not match its answer. serde_json's
+/// `float_roundtrip` parses floats exactly.
+#[test]
+fn a_huge_number_id_is_echoed_as_the_same_number() {
+    for id in [
+        "18464744073709155616",
+        "1.846474407370915e19",
+        "0.1",
+        "-1e-300",
+    ] {
+        let line = format!("{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"nope\"}}");
+        let request = single(&line).unwrap();
+        let response = answer(&request).unwrap();
+        let again = Response::from_line(&response.to_line()).unwrap();
+        assert_eq!(again.id, request.id.clone().unwrap(), "{id}");
+        assert_eq!(again, response);
+    }
+}
