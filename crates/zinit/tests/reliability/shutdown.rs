@@ -157,8 +157,16 @@ fn ordered_parallel_bounded(how: How) {
     all.extend(INDEPENDENT);
     all.push("stubborn");
     wait_ready(z.d(), &all);
-    let stubborn_pid = z.d().state("stubborn").1 as i32;
-    assert!(alive(stubborn_pid));
+    // Its pid as the host sees it (zinit as PID 1 reports the namespace's).
+    let stubborn_pid = within(Duration::from_secs(5), "stubborn's process", || {
+        let found: Vec<i32> = z
+            .d()
+            .marked_processes()
+            .into_iter()
+            .filter(|p| cmdline(*p).ends_with("stubborn.sh"))
+            .collect();
+        (found.len() == 1).then(|| found[0])
+    });
 
     let asked = z.shut_down(how);
     let mut stubborn_gone = None;
@@ -184,6 +192,7 @@ fn ordered_parallel_bounded(how: How) {
         How::ContainerSigterm => assert_eq!(status.code(), Some(1), "{status}\n{output}"),
     }
 
+    eprintln!("{how:?}: shutdown took {took:?}, the TERM-ignorer was gone after {stubborn_gone:?}");
     let times = stop_times(&log);
     let mut expected: Vec<&str> = CHAIN.to_vec();
     expected.extend(INDEPENDENT);
