@@ -42,6 +42,11 @@ pub struct Supervisor {
     shutdown_reported: bool,
     /// The `after` graph frozen when the shutdown began.
     stop_order: shutdown::StopOrder,
+    /// The last timer generation handed out. Generations are unique across
+    /// all services and their incarnations: the shell never cancels a
+    /// timer, so one armed for a service that was since forgotten and
+    /// monitored again must still be recognised as stale.
+    timer_seq: u64,
     /// Services SIGKILLed at their timeout during the shutdown.
     forced_stops: std::collections::BTreeSet<ServiceName>,
     effects: Vec<Effect>,
@@ -157,7 +162,8 @@ impl Supervisor {
     /// Arm the single timer slot of a service; earlier timers go stale.
     fn set_timer(&mut self, name: &ServiceName, after: std::time::Duration) {
         if let Some(svc) = self.services.get_mut(name) {
-            svc.timer_generation += 1;
+            self.timer_seq += 1;
+            svc.timer_generation = self.timer_seq;
             self.effects.push(Effect::SetTimer {
                 service: name.clone(),
                 generation: svc.timer_generation,
@@ -169,7 +175,9 @@ impl Supervisor {
     /// Invalidate any pending timer of a service.
     fn cancel_timer(&mut self, name: &ServiceName) {
         if let Some(svc) = self.services.get_mut(name) {
-            svc.timer_generation += 1;
+            // A generation no timer carries.
+            self.timer_seq += 1;
+            svc.timer_generation = self.timer_seq;
         }
     }
 

@@ -182,7 +182,8 @@ impl Supervisor {
                     svc.phase = Phase::Idle;
                     svc.next_start = None;
                     // As `cancel_timer`: the pending restart goes stale.
-                    svc.timer_generation += 1;
+                    self.timer_seq += 1;
+                    svc.timer_generation = self.timer_seq;
                 }
                 Phase::Idle | Phase::Starting | Phase::Up { .. } | Phase::Stopping { .. } => {}
             }

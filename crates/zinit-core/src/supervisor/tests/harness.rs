@@ -11,8 +11,13 @@ pub struct Harness {
     next_reply: ReplyTo,
     /// Live processes: pid -> (service, kind).
     pub live: BTreeMap<Pid, (ServiceName, RunKind)>,
-    /// Armed timers: service -> (generation, due).
-    timers: BTreeMap<ServiceName, (u64, Instant)>,
+    /// Every armed timer that has not fired yet: (service, generation,
+    /// due). Like the daemon's shell, nothing cancels a timer: a newer one
+    /// of the same service does not replace it, it fires and the core
+    /// finds its generation stale.
+    pub timers: Vec<(ServiceName, u64, Instant)>,
+    /// Signals sent to each pid, in order.
+    pub signalled: BTreeMap<Pid, Vec<Signal>>,
     /// Every effect, in order.
     pub log: Vec<Effect>,
     /// Services whose spawns fail, with the reason.
@@ -27,7 +32,8 @@ impl Harness {
             next_pid: 100,
             next_reply: 1,
             live: BTreeMap::new(),
-            timers: BTreeMap::new(),
+            timers: Vec::new(),
+            signalled: BTreeMap::new(),
             log: Vec::new(),
             failing: BTreeMap::new(),
         }
@@ -71,7 +77,11 @@ impl Harness {
                 after,
             } => {
                 self.timers
-                    .insert(service.clone(), (*generation, self.now + *after));
+                    .push((service.clone(), *generation, self.now + *after));
+                None
+            }
+            Effect::Signal { pid, signal, .. } => {
+                self.signalled.entry(*pid).or_default().push(*signal);
                 None
             }
             _ => None,
@@ -118,16 +128,18 @@ impl Harness {
         let end = self.now + by;
         let mut produced = Vec::new();
         loop {
+            // The earliest due timer; the first armed among equals.
             let next = self
                 .timers
                 .iter()
-                .filter(|(_, (_, due))| *due <= end)
-                .min_by_key(|(_, (_, due))| *due)
-                .map(|(n, (g, due))| (n.clone(), *g, *due));
-            let Some((service, generation, due)) = next else {
+                .enumerate()
+                .filter(|(_, (_, _, due))| *due <= end)
+                .min_by_key(|(i, (_, _, due))| (*due, *i))
+                .map(|(i, _)| i);
+            let Some(index) = next else {
                 break;
             };
-            self.timers.remove(&service);
+            let (service, generation, due) = self.timers.remove(index);
             self.now = self.now.max(due);
             produced.extend(self.input(Input::TimerFired {
                 service,

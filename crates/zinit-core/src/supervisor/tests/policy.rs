@@ -475,3 +475,27 @@ fn shutdown_order_is_transitive_through_finished_oneshots() {
         vec![(db, Signal::Term, SignalScope::Group)]
     );
 }
+
+/// Found by the property test: timers are never cancelled in the shell,
+/// and a service forgotten and monitored again started counting timer
+/// generations from 0, so a timer armed for the old service fired into
+/// the new one as its own (here: killing a healthy probe as timed out).
+#[test]
+fn a_timer_of_a_forgotten_service_never_fires_into_its_successor() {
+    let mut h = Harness::new();
+    h.failing
+        .insert((name("a"), RunKind::Main), "ENOENT".to_owned());
+    h.monitor("a", tested(spec("a")));
+    // Backing off: the restart timer (due in 250 ms) is armed.
+    assert_eq!(h.view("a").phase, Phase::BackingOff);
+    h.call(Command::Stop(name("a"))).unwrap();
+    h.call(Command::Forget(name("a"))).unwrap();
+    h.failing.clear();
+    h.monitor("a", tested(spec("a")));
+    let probe = h.pid_of("a", RunKind::Probe).expect("the new run's probe");
+    // The old timer fires; the probe's 5 s timeout is far away.
+    let effects = h.advance(ms(300));
+    assert!(signals(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.view("a").phase.pid(), Some(h.pid("a")));
+    assert!(h.signalled.get(&probe).is_none());
+}
