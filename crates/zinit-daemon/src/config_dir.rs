@@ -6,10 +6,16 @@
 //! the path the operator knows. A broken file never stops the others, and
 //! nothing here ever fails the daemon: only an unreadable directory is an
 //! error, and the caller decides what that means.
+//!
+//! Service files are opened without following symlinks (`O_NOFOLLOW`) and
+//! must be regular files: a link in the config directory could point
+//! anywhere, and a FIFO or device would block or feed a read forever. Such
+//! an entry is refused with a diagnostic naming it, and left untouched.
 
 use std::fmt;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use zinit_core::config::{parse_service, Diagnostic, Severity};
 use zinit_core::envfile::parse_environment;
@@ -50,6 +56,11 @@ pub enum LoadError {
     NotFound {
         path: PathBuf,
     },
+    /// A symlink, directory, FIFO, socket or device: never read.
+    NotRegular {
+        path: PathBuf,
+        kind: &'static str,
+    },
     Io {
         path: PathBuf,
         source: io::Error,
@@ -65,6 +76,9 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::NotFound { path } => {
                 write!(f, "service file {} not found", path.display())
+            }
+            LoadError::NotRegular { path, kind } => {
+                write!(f, "service file {} {}", path.display(), refusal(kind))
             }
             LoadError::Io { path, source } => {
                 write!(f, "cannot read service file {}: {source}", path.display())
@@ -90,6 +104,16 @@ impl std::error::Error for LoadError {
             _ => None,
         }
     }
+}
+
+/// Why a service file that is not a regular file is refused.
+pub(crate) fn refusal(kind: &str) -> String {
+    let why = if kind == "symbolic link" {
+        "zinit does not follow symbolic links in its config directory; copy the file there instead"
+    } else {
+        "a service file must be a regular file"
+    };
+    format!("refused: it is a {kind} ({why})")
 }
 
 /// Diagnostics on one line, separated by `; `.
@@ -134,8 +158,9 @@ fn load_entry(path: &Path, report: &mut DirReport) {
     if !matches!(extension, Some("yaml" | "yml")) {
         return;
     }
-    // Follows symlinks: a link to a file is a service file.
-    if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+    // Subdirectories are ignored; links and special files are refused
+    // below, when opened without following links.
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
         return;
     }
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
@@ -171,6 +196,11 @@ fn load_entry(path: &Path, report: &mut DirReport) {
     match load_file(path, name) {
         Ok(service) => report.services.push(service),
         Err(LoadError::Invalid { diagnostics, .. }) => report.diagnostics.extend(diagnostics),
+        Err(LoadError::NotRegular { kind, .. }) => {
+            report
+                .diagnostics
+                .push(whole_file(path, Severity::Error, refusal(kind)))
+        }
         Err(e) => report
             .diagnostics
             .push(whole_file(path, Severity::Error, e.to_string())),
@@ -209,7 +239,7 @@ pub(crate) fn read_service_text(path: &Path) -> Result<String, LoadError> {
         path: path.to_owned(),
         diagnostics: vec![whole_file(path, Severity::Error, message)],
     };
-    let bytes = match read_capped(path) {
+    let bytes = match read_capped(open_service_file(path)) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             return Err(invalid(format!(
@@ -219,6 +249,18 @@ pub(crate) fn read_service_text(path: &Path) -> Result<String, LoadError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(LoadError::NotFound {
                 path: path.to_owned(),
+            })
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(LoadError::NotRegular {
+                path: path.to_owned(),
+                kind: "symbolic link",
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::Unsupported => {
+            return Err(LoadError::NotRegular {
+                path: path.to_owned(),
+                kind: kind_of(path),
             })
         }
         Err(source) => {
@@ -234,12 +276,35 @@ pub(crate) fn read_service_text(path: &Path) -> Result<String, LoadError> {
     })
 }
 
+/// Open a service file: never through a symlink (`ELOOP`), never blocking
+/// on a FIFO, and only a regular file (`Unsupported` otherwise).
+pub(crate) fn open_service_file(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    Ok(file)
+}
+
+/// What kind of file system entry `path` is, in words.
+fn kind_of(path: &Path) -> &'static str {
+    match std::fs::symlink_metadata(path).map(|m| m.file_type()) {
+        Ok(t) if t.is_symlink() => "symbolic link",
+        Ok(t) if t.is_dir() => "directory",
+        Ok(t) if t.is_fifo() => "FIFO",
+        Ok(t) if t.is_socket() => "socket",
+        Ok(t) if t.is_block_device() || t.is_char_device() => "device",
+        _ => "special file",
+    }
+}
+
 /// The file's bytes, or `None` if it is larger than [`MAX_FILE_SIZE`].
-fn read_capped(path: &Path) -> io::Result<Option<Vec<u8>>> {
+fn read_capped(file: io::Result<File>) -> io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
-    File::open(path)?
-        .take(MAX_FILE_SIZE + 1)
-        .read_to_end(&mut bytes)?;
+    file?.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes)?;
     Ok((bytes.len() as u64 <= MAX_FILE_SIZE).then_some(bytes))
 }
 
@@ -257,7 +322,8 @@ fn whole_file(path: &Path, severity: Severity, message: String) -> Diagnostic {
 /// Read `/etc/environment`-style `KEY=VALUE` variables. A missing file is
 /// no variables; warnings about bad lines are logged.
 pub fn read_environment_file(path: &Path) -> Result<Vec<(String, String)>, io::Error> {
-    let bytes = match read_capped(path) {
+    // A link is fine here: /etc/environment is the system's, not ours.
+    let bytes = match read_capped(File::open(path)) {
         Ok(Some(bytes)) => bytes,
         Ok(None) => {
             let message = format!("{} is larger than {MAX_FILE_SIZE} bytes", path.display());
@@ -343,15 +409,47 @@ mod tests {
     }
 
     #[test]
-    fn follows_symlinks_to_files() {
+    fn symlinks_and_special_files_are_refused_by_name_and_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
-        let target = write(tmp.path(), "real.txt", "exec: linked\n");
-        symlink(&target, tmp.path().join("linked.yaml")).unwrap();
-        symlink(tmp.path().join("missing"), tmp.path().join("dangling.yaml")).unwrap();
-        let report = load_dir(tmp.path()).unwrap();
-        assert_eq!(report.services.len(), 1);
-        assert_eq!(report.services[0].name.as_str(), "linked");
-        assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+        let d = tmp.path();
+        let target = write(d, "real.txt", "exec: linked\n");
+        symlink(&target, d.join("linked.yaml")).unwrap();
+        symlink(d.join("missing"), d.join("dangling.yaml")).unwrap();
+        nix::unistd::mkfifo(&d.join("fifo.yaml"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        write(d, "plain.yaml", "exec: plain\n");
+        let report = load_dir(d).unwrap();
+        let names: Vec<&str> = report.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["plain"]);
+        let refused = |file: &str, kind: &str, why: &str| {
+            format!(
+                "{}: refused: it is a {kind} ({why})",
+                d.join(file).display()
+            )
+        };
+        let link = "zinit does not follow symbolic links in its config directory; copy the file there instead";
+        assert_eq!(
+            rendered(&report.diagnostics),
+            [
+                refused("dangling.yaml", "symbolic link", link),
+                refused("fifo.yaml", "FIFO", "a service file must be a regular file"),
+                refused("linked.yaml", "symbolic link", link),
+            ]
+        );
+        let e = load_one(d, &name("linked")).unwrap_err();
+        assert!(matches!(e, LoadError::NotRegular { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "service file {} refused: it is a symbolic link ({link})",
+                d.join("linked.yaml").display()
+            )
+        );
+        let e = load_one(d, &name("fifo")).unwrap_err();
+        assert!(
+            matches!(e, LoadError::NotRegular { kind: "FIFO", .. }),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "exec: linked\n");
     }
 
     #[test]

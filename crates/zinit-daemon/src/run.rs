@@ -105,7 +105,7 @@ pub async fn run(
             .try_clone()
             .and_then(tokio::net::UnixListener::from_std)
         {
-            Ok(listener) => Some(server::start(listener, api.clone())),
+            Ok(listener) => Some(server::start(listener, api.clone(), socket.access())),
             Err(e) => {
                 let path = socket.path.display();
                 tracing::error!("cannot serve the control socket {path}: {e}");

@@ -7,7 +7,10 @@
 //! fails if the name exists, even under a concurrent create), the
 //! temporary is removed in every case and the directory is fsynced.
 //! Leftover temporaries (after a crash) are hidden and do not end in
-//! `.yaml`, so the loader ignores them. Validation is
+//! `.yaml`, so the loader ignores them. Nothing here follows a symlink:
+//! `get` opens with `O_NOFOLLOW` and reads only regular files, `create`
+//! never replaces any entry (a dangling link included), and `delete`
+//! unlinks the entry itself, never what a link points to. Validation is
 //! `zinit_core::config`'s; rendering is `zinit_proto::yaml`'s.
 
 use crate::config_dir::{read_service_text, service_path, write_list, LoadError};
@@ -36,6 +39,12 @@ pub enum ServiceFileError {
         name: String,
         diagnostics: Vec<Diagnostic>,
     },
+    /// `NAME.yaml` is a symlink or a special file: never read.
+    NotRegular {
+        name: String,
+        path: PathBuf,
+        kind: &'static str,
+    },
     Io {
         path: PathBuf,
         source: io::Error,
@@ -58,6 +67,10 @@ impl fmt::Display for ServiceFileError {
             ServiceFileError::Invalid { name, diagnostics } => {
                 write!(f, "invalid configuration for service \"{name}\": ")?;
                 write_list(f, diagnostics)
+            }
+            ServiceFileError::NotRegular { name, path, kind } => {
+                let refusal = crate::config_dir::refusal(kind);
+                write!(f, "service \"{name}\": {} {refusal}", path.display())
             }
             ServiceFileError::Io { path, source } => {
                 write!(f, "i/o error on {}: {source}", path.display())
@@ -131,6 +144,11 @@ pub fn get(dir: &Path, name: &ServiceName) -> Result<Value, ServiceFileError> {
         LoadError::NotFound { path } => not_found(name, &path),
         LoadError::Io { path, source } => ServiceFileError::Io { path, source },
         LoadError::Invalid { diagnostics, .. } => invalid(name, diagnostics),
+        LoadError::NotRegular { path, kind } => ServiceFileError::NotRegular {
+            name: name.to_string(),
+            path,
+            kind,
+        },
     })?;
     service_file_to_json(&path.display().to_string(), &text).map_err(|d| invalid(name, d))
 }
@@ -473,6 +491,36 @@ mod tests {
         assert!(e
             .to_string()
             .starts_with(&format!("i/o error on {}", missing.display())));
+    }
+
+    #[test]
+    fn links_are_never_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let target = d.join("outside.txt");
+        std::fs::write(&target, "exec: secret\n").unwrap();
+        let link = d.join("web.yaml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = get(d, &name("web")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "service \"web\": {} refused: it is a symbolic link (zinit does not follow \
+                 symbolic links in its config directory; copy the file there instead)",
+                link.display()
+            )
+        );
+        let e = create(d, &name("web"), &json!({"exec": "x"})).unwrap_err();
+        assert!(matches!(e, ServiceFileError::AlreadyExists { .. }), "{e}");
+        // A dangling link is an entry too: never replaced, never written through.
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("ghost.yaml")).unwrap();
+        let e = create(d, &name("ghost"), &json!({"exec": "x"})).unwrap_err();
+        assert!(matches!(e, ServiceFileError::AlreadyExists { .. }), "{e}");
+        assert!(!d.join("nowhere").exists());
+        // delete removes the link itself.
+        assert_eq!(delete(d, &name("web")).unwrap(), link);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "exec: secret\n");
+        assert_eq!(files(d), ["ghost.yaml", "outside.txt"]);
     }
 
     #[test]

@@ -165,4 +165,11 @@ pub struct InitArgs {
     /// process groups with a warning.
     #[arg(long, value_name = "auto|off|DIR", default_value = "auto")]
     pub cgroup: String,
+
+    /// Let this group (name or number) use the control socket too: the
+    /// socket becomes 0660 and owned by it, and each connection's
+    /// credentials are checked (root, zinit's user or a member). Without
+    /// it the socket is 0600.
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
 }

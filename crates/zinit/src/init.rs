@@ -8,7 +8,8 @@ use crate::signals::{shutdown_requests, RunMode};
 use std::process::ExitCode;
 use zinit_daemon::pid1::{self, FinalAct};
 use zinit_daemon::process::cgroup::CgroupChoice;
-use zinit_daemon::{bind, DaemonConfig, ShutdownMode, Stopped};
+use zinit_daemon::server::socket::{bind_with, resolve_group};
+use zinit_daemon::{BindError, ControlSocket, DaemonConfig, ShutdownMode, Stopped};
 
 /// Container mode: some service had to be SIGKILLed during the shutdown.
 const EXIT_FORCED: u8 = 1;
@@ -80,6 +81,7 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         cgroup,
     };
     let socket_path = args.socket.clone();
+    let socket_group = init.socket_group.clone();
     // A panic that escapes the runtime must not end PID 1 (the kernel would
     // panic); tasks' panics are already contained by tokio.
     let serve = std::panic::AssertUnwindSafe(|| {
@@ -87,7 +89,7 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             // Before anything else: a signal while the socket is bound or the
             // services load must stop zinit cleanly, not kill it outright.
             let requests = shutdown_requests(mode);
-            let socket = match bind(&socket_path) {
+            let socket = match bind_socket(&socket_path, socket_group.as_deref(), is_pid1) {
                 Ok(socket) => Some(socket),
                 // PID 1 never gives up: supervise without a control socket.
                 Err(e) if is_pid1 => {
@@ -117,6 +119,24 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         }
     };
     finish(mode, stopped, log)
+}
+
+/// Bind the control socket, for `group` too if one is given. PID 1 with a
+/// group that does not exist keeps a private socket rather than none.
+fn bind_socket(
+    path: &std::path::Path,
+    group: Option<&str>,
+    is_pid1: bool,
+) -> Result<ControlSocket, BindError> {
+    let group = match group.map(resolve_group).transpose() {
+        Ok(group) => group,
+        Err(e) if is_pid1 => {
+            tracing::error!("{e}; the socket stays private (0600)");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    bind_with(path, group)
 }
 
 /// What happens once every service is down.

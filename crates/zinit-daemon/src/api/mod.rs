@@ -232,14 +232,19 @@ impl Api {
         }
     }
 
-    /// The ring buffer as legacy text lines, optionally for one service.
-    pub fn current_logs(&self, name: Option<&str>) -> Vec<String> {
-        self.logs
-            .read(name, LogFrom::All)
+    /// The ring buffer as legacy text lines, optionally for one service
+    /// (a valid name, like every other method's).
+    pub fn current_logs(&self, name: Option<&str>) -> Result<Vec<String>, ApiError> {
+        let name = name
+            .map(|raw| parse_name(raw, "current_logs"))
+            .transpose()?;
+        Ok(self
+            .logs
+            .read(name.as_ref().map(ServiceName::as_str), LogFrom::All)
             .lines
             .iter()
             .map(|l| l.legacy_text())
-            .collect()
+            .collect())
     }
 
     /// A command that takes only a service name.
@@ -301,7 +306,9 @@ async fn blocking<T: Send + 'static>(
 
 fn load_error(e: LoadError, name: &ServiceName) -> ApiError {
     let code = match e {
-        LoadError::NotFound { .. } | LoadError::Io { .. } => ErrorCode::ServiceFileError,
+        LoadError::NotFound { .. } | LoadError::Io { .. } | LoadError::NotRegular { .. } => {
+            ErrorCode::ServiceFileError
+        }
         LoadError::Invalid { .. } => ErrorCode::ConfigError,
     };
     ApiError::app(code, e.to_string(), Some(name), "monitor")
@@ -314,6 +321,9 @@ fn file_error(e: ServiceFileError, action: &'static str) -> ApiError {
             (ErrorCode::ServiceAlreadyExists, Some(name.clone()))
         }
         ServiceFileError::Invalid { name, .. } => (ErrorCode::ConfigError, Some(name.clone())),
+        ServiceFileError::NotRegular { name, .. } => {
+            (ErrorCode::ServiceFileError, Some(name.clone()))
+        }
         ServiceFileError::Io { .. } => (ErrorCode::ServiceFileError, None),
     };
     ApiError {

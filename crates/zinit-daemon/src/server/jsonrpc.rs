@@ -2,12 +2,14 @@
 //! response per line, many per connection, plus log subscriptions pushed
 //! as notifications.
 
-use super::lines::{read_line, LineError};
-use super::{InFlight, MAX_REQUEST_LINE};
+use super::lines::{LineError, Lines};
+use super::slots::Slot;
+use super::{write_within, InFlight, IDLE_TIMEOUT, MAX_REQUEST_LINE};
 use crate::api::{log_item, Api, ApiError, LogFollow, LogQuery, Protocol};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 use tokio::io::{AsyncBufRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use zinit_core::supervisor::ShutdownMode;
@@ -24,9 +26,14 @@ const PUSH_QUEUE: usize = 1024;
 static NEXT_SUBSCRIPTION: AtomicU64 = AtomicU64::new(1);
 
 /// Serve a JSON-RPC connection whose first line is `first`.
+///
+/// Between requests the connection is idle (see [`super::IDLE_TIMEOUT`])
+/// unless it has a log subscription; then only a request it has begun
+/// must complete in time.
 pub async fn session<R, W>(
-    mut reader: R,
+    mut lines: Lines<R>,
     mut writer: W,
+    mut slot: Slot,
     api: &Api,
     in_flight: &InFlight,
     first: Vec<u8>,
@@ -42,28 +49,52 @@ where
             let _guard = in_flight.begin();
             let text = String::from_utf8_lossy(&line);
             if let Some(reply) = answer_frame(api, &text, &push_tx).await {
-                writer.write_all(reply.as_bytes()).await?;
-                writer.flush().await?;
+                write_within(&mut writer, reply.as_bytes()).await?;
             }
         }
+        // Subscriptions hold the other senders until the connection ends.
+        let streaming = push_tx.strong_count() > 1;
+        if !streaming {
+            slot.idle();
+        }
+        let waiting_since = Instant::now();
         // Wait for the next request, pushing notifications meanwhile.
         loop {
+            let deadline = if streaming {
+                lines.partial_since().map(|began| began + IDLE_TIMEOUT)
+            } else {
+                Some(waiting_since + IDLE_TIMEOUT)
+            };
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                read = read_line(&mut reader, MAX_REQUEST_LINE, &mut line) => match read {
-                    Ok(true) => break,
-                    Ok(false) | Err(LineError::Io(_)) => return Ok(()),
+                // A request that is here is served before any close.
+                biased;
+                read = lines.next_line() => match read {
+                    Ok(Some(next)) => {
+                        line = next;
+                        break;
+                    }
+                    Ok(None) | Err(LineError::Io(_)) => return Ok(()),
                     Err(LineError::TooLong) => {
-                        writer.write_all(too_long_reply().as_bytes()).await?;
+                        write_within(&mut writer, too_long_reply().as_bytes()).await?;
                         // The stream cannot be resynchronised: close it.
                         return writer.shutdown().await;
                     }
                 },
                 Some(note) = push_rx.recv() => {
-                    writer.write_all(note.as_bytes()).await?;
-                    writer.flush().await?;
+                    write_within(&mut writer, note.as_bytes()).await?;
                 }
+                // Idle or trickling too long, or closed to make room.
+                () = timer => return Ok(()),
+                () = slot.evicted(), if !streaming => return Ok(()),
             }
         }
+        slot.busy();
     }
 }
 
@@ -146,7 +177,7 @@ async fn call(
         Method::SystemStopHttpServer => null(api.stop_http_server().await),
         Method::StreamCurrentLogs => {
             let filter = p.optional_str(0, "name")?;
-            to_value(api.current_logs(filter))
+            wire(api.current_logs(filter))
         }
         Method::StreamSubscribeLogs => {
             let query = LogQuery {

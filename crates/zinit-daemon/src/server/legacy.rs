@@ -1,8 +1,8 @@
 //! The legacy line protocol: one command, one JSON reply, close. `log`
 //! streams text lines instead.
 
-use super::lines::{read_line, LineError};
-use super::InFlight;
+use super::lines::{LineError, Lines};
+use super::{write_within, InFlight};
 use crate::api::{Api, ApiError, Protocol};
 use crate::logs::{FollowItem, LogFrom, LogLine};
 use serde::Serialize;
@@ -18,7 +18,7 @@ use zinit_proto::wire::ServiceStats;
 
 /// Answer one legacy command line.
 pub async fn serve<R>(
-    reader: R,
+    reader: Lines<R>,
     mut writer: OwnedWriteHalf,
     api: &Api,
     in_flight: &InFlight,
@@ -74,14 +74,14 @@ fn respond<T: Serialize>(result: Result<T, ApiError>) -> (String, Option<i64>) {
 }
 
 async fn finish<W: AsyncWrite + Unpin>(writer: &mut W, reply: String) -> std::io::Result<()> {
-    writer.write_all(reply.as_bytes()).await?;
+    write_within(writer, reply.as_bytes()).await?;
     writer.shutdown().await
 }
 
 /// `log snapshot`: the buffer, then close. `log`: the buffer, then every
 /// new line until the client goes away.
 async fn stream_logs<R>(
-    mut reader: R,
+    mut reader: Lines<R>,
     mut writer: OwnedWriteHalf,
     api: &Api,
     snapshot: bool,
@@ -90,14 +90,19 @@ where
     R: AsyncBufRead + Unpin,
 {
     if snapshot {
+        let mut text = String::new();
         for line in &api.logs().read(None, LogFrom::All).lines {
-            write_log_line(&mut writer, line).await?;
+            push_log_line(&mut text, line);
+            if text.len() >= WRITE_CHUNK {
+                write_within(&mut writer, text.as_bytes()).await?;
+                text.clear();
+            }
         }
-        writer.flush().await?;
+        write_within(&mut writer, text.as_bytes()).await?;
         return writer.shutdown().await;
     }
     let mut follow = api.logs().follow(None, LogFrom::All);
-    let mut discard = Vec::new();
+    reader.set_max(FOLLOWER_LINE);
     // A client may half-close after its command (`echo log | socat ...`) and
     // still read: only a full close ends the stream, seen as a write error
     // or, when no lines flow, as a hang-up found by a periodic check.
@@ -106,21 +111,27 @@ where
     loop {
         tokio::select! {
             items = follow.next_batch(FOLLOW_BATCH) => {
+                let mut text = String::new();
                 for item in items {
                     match item {
-                        FollowItem::Line(line) => write_log_line(&mut writer, &line).await?,
+                        FollowItem::Line(line) => push_log_line(&mut text, &line),
                         FollowItem::Gap { missed } => {
-                            let note = gap_text(missed) + "\n";
-                            writer.write_all(note.as_bytes()).await?;
+                            text.push_str(&gap_text(missed));
+                            text.push('\n');
                         }
                     }
+                    if text.len() >= WRITE_CHUNK {
+                        write_within(&mut writer, text.as_bytes()).await?;
+                        text.clear();
+                    }
                 }
-                writer.flush().await?;
+                write_within(&mut writer, text.as_bytes()).await?;
             },
-            read = read_line(&mut reader, 4096, &mut discard), if reading => match read {
-                Ok(true) => {}
-                Ok(false) if peer_hung_up(writer.as_ref()) => return Ok(()),
-                Ok(false) => reading = false,
+            // What the client sends is read and dropped, line by line.
+            read = reader.next_line(), if reading => match read {
+                Ok(Some(_)) => {}
+                Ok(None) if peer_hung_up(writer.as_ref()) => return Ok(()),
+                Ok(None) => reading = false,
                 Err(LineError::TooLong) | Err(LineError::Io(_)) => return Ok(()),
             },
             _ = hangup_check.tick() => {
@@ -132,14 +143,16 @@ where
     }
 }
 
-async fn write_log_line<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    line: &Arc<LogLine>,
-) -> std::io::Result<()> {
-    let mut text = line.legacy_text();
+fn push_log_line(text: &mut String, line: &Arc<LogLine>) {
+    text.push_str(&line.legacy_text());
     text.push('\n');
-    writer.write_all(text.as_bytes()).await
 }
+
+/// Log text gathered before one write.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// Longest line a log follower may send (it is read and dropped).
+const FOLLOWER_LINE: usize = 4096;
 
 /// Log items written per flush at most.
 const FOLLOW_BATCH: usize = 256;

@@ -2,28 +2,61 @@
 //! protocols apart by the first non-blank byte (`{` or `[` is JSON-RPC,
 //! anything else a legacy command line).
 //!
+//! Every accepted connection is checked against who may use the socket
+//! ([`peer::Access`]) and takes a slot ([`slots`]): the socket's
+//! connections use at most half of `RLIMIT_NOFILE`, and never more than
+//! 512 are served at once, so supervision keeps the other half of its file
+//! descriptors. A connection that waits
+//! for a request gets [`IDLE_TIMEOUT`] to send a complete line, and is the
+//! first closed to make room for a new one; a log stream is never idle. A
+//! spare descriptor lets zinit accept and refuse a connection even when it
+//! is out of descriptors, so a full backlog never makes the accept loop
+//! spin, and no accept error ever ends it.
+//!
 //! Must not: hold any service state (everything goes through `Api`), or
 //! let one client's input or slowness affect another.
 
 mod jsonrpc;
 mod legacy;
 mod lines;
+pub mod peer;
+pub mod slots;
 pub mod socket;
 
 use crate::api::Api;
-use lines::{read_line, LineError};
+use lines::{LineError, Lines};
+use peer::Access;
+pub use slots::MAX_CONNECTIONS;
+use slots::{Admission, Budget, Slot, Slots};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncWriteExt, BufReader};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Longest request line accepted, in bytes.
 pub const MAX_REQUEST_LINE: usize = 1 << 20;
-/// Connections served at once; more wait in the kernel's backlog.
-pub const MAX_CONNECTIONS: usize = 512;
-/// How long a new connection may take to send its first line.
-const FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection waiting for a request may take to send a
+/// complete line (from when it started waiting: trickling bytes do not
+/// extend it; a blank line does, as a keep-alive). A connection with a log
+/// stream has no such limit, but a request it starts must still complete
+/// within this time of its first byte.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reply or a log line may wait for a client that does not
+/// read before the connection is given up (its slot is never idle, so it
+/// could otherwise be held forever).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused client is given to send its request before it is
+/// told why and closed.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
+/// How long a refused client is given to send its request when zinit is
+/// out of descriptors (the accept loop waits meanwhile).
+const REFUSAL_WAIT_NO_FDS: Duration = Duration::from_millis(50);
+/// How long to pause after an accept error that is not about a connection
+/// (out of memory or buffers), so the loop never spins.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Requests being answered right now, so a shutdown can let them finish
 /// writing their reply (the one that asked for the shutdown, above all).
@@ -63,74 +96,288 @@ impl Server {
     }
 }
 
-/// Start serving connections on `listener`.
-pub fn start(listener: UnixListener, api: Api) -> Server {
+/// Start serving connections on `listener` to the peers `access` allows.
+pub fn start(listener: UnixListener, api: Api, access: Access) -> Server {
     let in_flight = InFlight::new();
-    let task = tokio::spawn(serve(listener, api, in_flight.clone()));
+    let task = tokio::spawn(serve(listener, api, access, in_flight.clone()));
     Server { task, in_flight }
 }
 
 /// Accept and serve connections until the task is dropped.
-async fn serve(listener: UnixListener, api: Api, in_flight: InFlight) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+async fn serve(listener: UnixListener, api: Api, access: Access, in_flight: InFlight) {
+    let slots = Arc::new(Slots::default());
+    let mut spare = open_spare();
+    let mut complaints = Complaints::default();
+    let refusing = Arc::new(AtomicUsize::new(0));
     loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
-        };
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                let api = api.clone();
-                let in_flight = in_flight.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = connection(stream, &api, &in_flight).await {
-                        tracing::debug!("control connection ended: {e}");
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) if is_out_of_fds(&e) => {
+                complaints.say(&format!("cannot accept on the control socket: {e}"));
+                // Free the spare, take the waiting connection, tell it why
+                // and close it: the backlog drains instead of spinning.
+                match spare.take() {
+                    Some(fd) => {
+                        drop(fd);
+                        if let Ok((stream, _)) = listener.accept().await {
+                            // Here, not aside: the spare comes back first.
+                            let message =
+                                "no file descriptor left for this connection; try again later";
+                            refuse(stream, message.to_owned(), REFUSAL_WAIT_NO_FDS).await;
+                        }
+                        spare = open_spare();
                     }
-                    drop(permit);
-                });
+                    None => {
+                        spare = open_spare();
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                }
+                continue;
             }
+            Err(e) if is_about_one_connection(&e) => continue,
             Err(e) => {
-                // Out of fds or similar: say so, give the system a moment.
-                tracing::error!("cannot accept on the control socket: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                complaints.say(&format!("cannot accept on the control socket: {e}"));
+                tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                continue;
             }
+        };
+        if spare.is_none() {
+            spare = open_spare();
+        }
+        if let Err(message) = access.check(&stream) {
+            complaints.say(&format!("control connection refused: {message}"));
+            refuse_aside(stream, message, &refusing);
+            continue;
+        }
+        let admitted = loop {
+            match slots.admit(Budget::current()) {
+                Admission::Admitted(slot) => break Ok(slot),
+                Admission::Full { limit } => break Err(limit),
+                // Accepting faster than connections start or close: let
+                // them show whether they are idle, or go.
+                Admission::Wait => slots.changed().await,
+            }
+        };
+        let slot = match admitted {
+            Ok(slot) => slot,
+            Err(limit) => {
+                let message =
+                    format!("too many connections (at most {limit} at once); try again later");
+                complaints.say(&format!("control connection refused: {message}"));
+                refuse_aside(stream, message, &refusing);
+                continue;
+            }
+        };
+        let api = api.clone();
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, slot, &api, &in_flight).await {
+                tracing::debug!("control connection ended: {e}");
+            }
+        });
+    }
+}
+
+/// A descriptor kept in reserve for accepting (and refusing) a connection
+/// when zinit is out of descriptors.
+fn open_spare() -> Option<OwnedFd> {
+    std::fs::File::open("/dev/null").ok().map(OwnedFd::from)
+}
+
+fn is_out_of_fds(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Errors about the connection being accepted, not the listener.
+fn is_about_one_connection(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ECONNABORTED | libc::EINTR | libc::EAGAIN | libc::EPROTO | libc::EPERM)
+    )
+}
+
+/// Tell a connection why it is refused, then close it: one line readable
+/// by both protocols, a JSON-RPC error response with a null id that is also
+/// a legacy `{"state":"error","body":...}` reply. The client is first given
+/// `wait` to send its request, which is dropped unread: a client that
+/// writes after the close would see a broken pipe instead of the line.
+async fn refuse(stream: UnixStream, message: String, wait: Duration) {
+    let request = async {
+        let mut sink = [0u8; 4096];
+        loop {
+            stream.readable().await?;
+            // Readiness may be a false alarm: only bytes (or the end) count.
+            match stream.try_read(&mut sink) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                read => return read.map(drop),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(wait, request).await;
+    drain(&stream);
+    let _ = stream.try_write(refusal_line(&message).as_bytes());
+    // Closing with input unread would reset the connection, and the client
+    // might see the reset instead of the line.
+    drain(&stream);
+}
+
+/// Refuse on a task of its own, so the accept loop goes on; at most
+/// `budget.refusing` at once, beyond which a refusal does not wait.
+fn refuse_aside(stream: UnixStream, message: String, refusing: &Arc<AtomicUsize>) {
+    let cap = Budget::current().refusing;
+    let taken = refusing.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n < cap).then_some(n + 1)
+    });
+    if taken.is_err() {
+        drain(&stream);
+        let _ = stream.try_write(refusal_line(&message).as_bytes());
+        drain(&stream);
+        return;
+    }
+    let refusing = refusing.clone();
+    tokio::spawn(async move {
+        refuse(stream, message, REFUSAL_WAIT).await;
+        refusing.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// Read and drop what the client has sent so far, without waiting.
+fn drain(stream: &UnixStream) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match stream.try_read(&mut sink) {
+            Ok(n) if n > 0 => continue,
+            _ => break,
         }
     }
 }
 
-async fn connection(stream: UnixStream, api: &Api, in_flight: &InFlight) -> std::io::Result<()> {
+fn refusal_line(message: &str) -> String {
+    let reply = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": zinit_proto::errors::INVALID_REQUEST, "message": message},
+        "state": "error",
+        "body": message,
+    });
+    format!("{reply}\n")
+}
+
+/// Complaints about the socket, at most one a second (plus a count of the
+/// ones held back), so a flood of refused clients cannot flood zinit's log.
+#[derive(Default)]
+struct Complaints {
+    last: Option<Instant>,
+    held_back: u64,
+}
+
+impl Complaints {
+    fn say(&mut self, what: &str) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < Duration::from_secs(1))
+        {
+            self.held_back += 1;
+            return;
+        }
+        if self.held_back > 0 {
+            tracing::warn!("{what} (and {} more like it)", self.held_back);
+        } else {
+            tracing::warn!("{what}");
+        }
+        self.last = Some(now);
+        self.held_back = 0;
+    }
+}
+
+/// How a wait for a request line ended without one.
+enum Idle {
+    /// The client closed, or reading failed.
+    Gone,
+    /// No complete line within [`IDLE_TIMEOUT`], or closed to make room.
+    TimedOut,
+    TooLong,
+}
+
+/// Wait for the next line of a client that is waiting to send a request:
+/// idle (may be closed for room) until it arrives, and at most until
+/// `deadline`.
+async fn idle_read<R>(
+    lines: &mut Lines<R>,
+    slot: &mut Slot,
+    deadline: Instant,
+) -> Result<Vec<u8>, Idle>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    slot.idle();
+    let read = tokio::select! {
+        // A request already here is read even if the slot was just taken
+        // for room: it is answered, then the connection closes.
+        biased;
+        read = tokio::time::timeout_at(deadline.into(), lines.next_line()) => read,
+        () = slot.evicted() => return Err(Idle::TimedOut),
+    };
+    slot.busy();
+    match read {
+        Err(_) => Err(Idle::TimedOut),
+        Ok(Ok(Some(line))) => Ok(line),
+        Ok(Ok(None)) | Ok(Err(LineError::Io(_))) => Err(Idle::Gone),
+        Ok(Err(LineError::TooLong)) => Err(Idle::TooLong),
+    }
+}
+
+async fn connection(
+    stream: UnixStream,
+    mut slot: Slot,
+    api: &Api,
+    in_flight: &InFlight,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut reader = BufReader::new(read);
-    let mut line = Vec::new();
+    let mut lines = Lines::new(BufReader::new(read), MAX_REQUEST_LINE);
     // Skip blank lines; the first non-blank one decides the protocol.
-    loop {
-        let read = tokio::time::timeout(
-            FIRST_LINE_TIMEOUT,
-            read_line(&mut reader, MAX_REQUEST_LINE, &mut line),
-        )
-        .await;
-        match read {
-            Err(_) | Ok(Ok(false)) | Ok(Err(LineError::Io(_))) => return Ok(()),
-            Ok(Err(LineError::TooLong)) => {
+    let line = loop {
+        match idle_read(&mut lines, &mut slot, Instant::now() + IDLE_TIMEOUT).await {
+            Ok(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(line) => break line,
+            Err(Idle::Gone | Idle::TimedOut) => return Ok(()),
+            Err(Idle::TooLong) => {
                 // What was read of the line still tells the protocol, and
                 // each client must get a refusal it can parse.
-                let reply = if speaks_jsonrpc(&line) {
+                let reply = if speaks_jsonrpc(lines.partial()) {
                     jsonrpc::too_long_reply()
                 } else {
                     let message = format!("request line longer than {MAX_REQUEST_LINE} bytes");
                     zinit_proto::legacy::reply_error(&message)
                 };
-                write.write_all(reply.as_bytes()).await?;
+                write_within(&mut write, reply.as_bytes()).await?;
                 return write.shutdown().await;
             }
-            Ok(Ok(true)) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(Ok(true)) => break,
         }
-    }
+    };
     if speaks_jsonrpc(&line) {
-        jsonrpc::session(reader, write, api, in_flight, line).await
+        jsonrpc::session(lines, write, slot, api, in_flight, line).await
     } else {
         let text = String::from_utf8_lossy(&line).into_owned();
-        legacy::serve(reader, write, api, in_flight, &text).await
+        // A legacy connection is one request (or a log stream): busy
+        // until it closes.
+        legacy::serve(lines, write, api, in_flight, &text).await
+    }
+}
+
+/// Write all of `bytes` and flush, within [`WRITE_TIMEOUT`].
+async fn write_within<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> std::io::Result<()> {
+    let write = async {
+        writer.write_all(bytes).await?;
+        writer.flush().await
+    };
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the client read nothing for {WRITE_TIMEOUT:?}"),
+        )),
     }
 }
 
@@ -139,4 +386,32 @@ async fn connection(stream: UnixStream, api: &Api, in_flight: &InFlight) -> std:
 fn speaks_jsonrpc(line: &[u8]) -> bool {
     let first = line.iter().find(|b| !b.is_ascii_whitespace());
     matches!(first, Some(b'{') | Some(b'['))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zinit_proto::jsonrpc::Response;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_given_up() {
+        let (mut ours, _theirs) = tokio::io::duplex(16);
+        let started = tokio::time::Instant::now();
+        let e = write_within(&mut ours, &[b'x'; 64]).await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), WRITE_TIMEOUT);
+    }
+
+    #[test]
+    fn a_refusal_reads_as_an_error_in_both_protocols() {
+        let line = refusal_line("too many connections");
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let response = Response::from_line(&line).unwrap();
+        assert!(response.id.is_null());
+        let error = response.outcome.unwrap_err();
+        assert_eq!(error.message, "too many connections");
+        let legacy: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(legacy["state"], "error");
+        assert_eq!(legacy["body"], "too many connections");
+    }
 }

@@ -1,8 +1,12 @@
-//! Creating the control socket: mode 0600 whatever the umask, a stale
-//! socket replaced, a live daemon's socket never stolen.
+//! Creating the control socket: mode 0600 whatever the umask (0660 and
+//! the group changed with `--socket-group`), a stale socket replaced, a
+//! live daemon's socket never stolen, and anything else at the path (a
+//! symlink above all) left alone.
 
+use super::peer::Access;
+use nix::unistd::Gid;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
@@ -15,6 +19,8 @@ pub enum BindError {
     NotASocket(PathBuf),
     #[error("cannot create control socket {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("unknown group {0:?} for the control socket")]
+    UnknownGroup(String),
 }
 
 /// A bound control socket, and what is needed to clean it up.
@@ -23,6 +29,8 @@ pub struct ControlSocket {
     pub listener: UnixListener,
     pub path: PathBuf,
     inode: u64,
+    /// The group that may use the socket besides root and zinit's user.
+    pub group: Option<Gid>,
 }
 
 impl ControlSocket {
@@ -36,14 +44,38 @@ impl ControlSocket {
     pub fn inode(&self) -> u64 {
         self.inode
     }
+
+    /// Who may use the socket (checked on every connection).
+    pub fn access(&self) -> Access {
+        Access::new(self.group)
+    }
 }
 
-/// Bind the control socket at `path`.
-///
-/// The socket is bound under a temporary name, restricted to 0600, and
-/// renamed into place, so it is never reachable with looser permissions
-/// and no process-wide umask change is needed.
+/// A group given by name (`zinit`) or number (`1000`).
+pub fn resolve_group(text: &str) -> Result<Gid, BindError> {
+    if let Ok(number) = text.parse::<u32>() {
+        return Ok(Gid::from_raw(number));
+    }
+    match nix::unistd::Group::from_name(text) {
+        Ok(Some(group)) => Ok(group.gid),
+        _ => Err(BindError::UnknownGroup(text.to_owned())),
+    }
+}
+
+/// Bind the control socket at `path`, usable by root and zinit's user.
 pub fn bind(path: &Path) -> Result<ControlSocket, BindError> {
+    bind_with(path, None)
+}
+
+/// Bind the control socket at `path`: mode 0600, or 0660 owned by `group`
+/// when one is given.
+///
+/// The socket is bound inside a private directory (0700) next to `path`,
+/// given its mode and group there, and renamed into place, so it is never
+/// reachable with looser permissions and no process-wide umask change is
+/// needed. Only a socket is ever replaced at `path`: a symlink, a file or
+/// a directory there is refused and left untouched.
+pub fn bind_with(path: &Path, group: Option<Gid>) -> Result<ControlSocket, BindError> {
     let io_err = |source| BindError::Io {
         path: path.to_owned(),
         source,
@@ -62,23 +94,48 @@ pub fn bind(path: &Path) -> Result<ControlSocket, BindError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err)?;
     }
-    let temporary = temporary_path(path);
+    let private = temporary_path(path);
     // A leftover from a crash between bind and rename.
-    let _ = std::fs::remove_file(&temporary);
-    let listener = UnixListener::bind(&temporary).map_err(io_err)?;
-    let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(e) = placed {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(io_err(e));
-    }
+    remove_leftover(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(io_err)?;
+    let temporary = private.join("socket");
+    let placed = UnixListener::bind(&temporary).and_then(|listener| {
+        let mode = if group.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))?;
+        if let Some(group) = group {
+            nix::unistd::chown(&temporary, None, Some(group)).map_err(io::Error::from)?;
+        }
+        std::fs::rename(&temporary, path)?;
+        Ok(listener)
+    });
+    remove_leftover(&private);
+    let listener = placed.map_err(io_err)?;
     listener.set_nonblocking(true).map_err(io_err)?;
     let inode = std::fs::symlink_metadata(path).map_err(io_err)?.ino();
     Ok(ControlSocket {
         listener,
         path: path.to_owned(),
         inode,
+        group,
     })
+}
+
+/// Remove the private directory and the socket in it, if present.
+fn remove_leftover(private: &Path) {
+    match std::fs::symlink_metadata(private) {
+        Ok(meta) if meta.is_dir() => {
+            let _ = std::fs::remove_file(private.join("socket"));
+            let _ = std::fs::remove_dir(private);
+        }
+        // Older versions bound the socket itself under this name.
+        Ok(meta) if meta.file_type().is_socket() => {
+            let _ = std::fs::remove_file(private);
+        }
+        _ => {}
+    }
 }
 
 fn temporary_path(path: &Path) -> PathBuf {
@@ -112,6 +169,41 @@ mod tests {
         assert_eq!(leftovers, vec![std::ffi::OsString::from("zinit.sock")]);
         ControlSocket::remove_file(&path, again.inode());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_group_socket_is_0660_and_owned_by_the_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("zinit.sock");
+        let group = Gid::from_raw(4242);
+        let socket = bind_with(&path, Some(group)).unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        if nix::unistd::Uid::effective().is_root() {
+            assert_eq!(meta.gid(), 4242);
+        }
+        assert_eq!(socket.group, Some(group));
+        assert_eq!(resolve_group("4242").unwrap(), group);
+        assert_eq!(resolve_group("root").unwrap(), Gid::from_raw(0));
+        assert!(matches!(
+            resolve_group("no-such-group-here"),
+            Err(BindError::UnknownGroup(_))
+        ));
+    }
+
+    #[test]
+    fn a_symlink_at_the_path_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "precious").unwrap();
+        let path = dir.path().join("zinit.sock");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        assert!(matches!(bind(&path), Err(BindError::NotASocket(_))));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious");
+        assert!(std::fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
