@@ -58,10 +58,29 @@ impl fmt::Display for Diagnostic {
             f.write_str("warning: ")?;
         }
         if let Some(key) = &self.key {
-            write!(f, "{key}: ")?;
+            write!(f, "{}: ", one_line(key))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&one_line(&self.message))
     }
+}
+
+/// Text from the file (a key spanning lines, say) with its control
+/// characters escaped, so a diagnostic stays one line in zinit's log and
+/// the CLI's output (found by fuzzing).
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(char::is_control) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// A position in the text: 1-based line and column (0 = none).
@@ -230,5 +249,15 @@ mod tests {
         let sorted = d.into_sorted_within("ab\r\nc");
         let at: Vec<_> = sorted.iter().map(|d| (d.line, d.column)).collect();
         assert_eq!(at, [(0, 0), (2, 2)]);
+    }
+
+    #[test]
+    fn renders_on_one_line_whatever_the_key() {
+        let mut d = diag(2, 3, Some("log_file.a\n\nb\t"), Severity::Warning);
+        d.message = "bad\rvalue".into();
+        assert_eq!(
+            d.to_string(),
+            "web.yaml:2:3: warning: log_file.a\\n\\nb\\t: bad\\rvalue"
+        );
     }
 }
