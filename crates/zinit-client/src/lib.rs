@@ -70,11 +70,20 @@ impl Client {
     ) -> Result<(Value, BufReader<UnixStream>), ClientError> {
         let (id, request) = self.request_line(method, params)?;
         let mut stream = self.connect().await?;
-        stream.write_all(request.as_bytes()).await?;
-        stream.flush().await?;
+        let written = match stream.write_all(request.as_bytes()).await {
+            Ok(()) => stream.flush().await,
+            Err(e) => Err(e),
+        };
         let mut reader = BufReader::new(stream);
         let mut line = String::new();
-        let read = reader.read_line(&mut line).await?;
+        // A daemon that refuses the connection (too many, not allowed)
+        // writes why and closes, possibly before our request arrives: the
+        // write then fails but the refusal is there to read.
+        let read = match (written, reader.read_line(&mut line).await) {
+            (Ok(()), read) => read?,
+            (Err(_), Ok(read)) if read > 0 => read,
+            (Err(e), _) => return Err(e.into()),
+        };
         let result = answer(method, &id, read, &line)?;
         Ok((result, reader))
     }
@@ -102,10 +111,15 @@ impl Client {
                     source,
                 }
             })?;
-        stream.write_all(request.as_bytes())?;
+        let written = stream.write_all(request.as_bytes());
         let mut reader = std::io::BufReader::new(stream);
         let mut line = String::new();
-        let read = reader.read_line(&mut line)?;
+        // As in `call`: a refusal may be waiting even if the write failed.
+        let read = match (written, reader.read_line(&mut line)) {
+            (Ok(()), read) => read?,
+            (Err(_), Ok(read)) if read > 0 => read,
+            (Err(e), _) => return Err(e.into()),
+        };
         answer(method, &id, read, &line)
     }
 

@@ -365,3 +365,39 @@ async fn log_refusal_is_an_error() {
     assert_eq!(err.to_string(), "zinit is shutting down");
     server.await.unwrap();
 }
+
+/// A daemon that refuses a connection writes why and closes without reading
+/// the request; a request too big for the socket buffer then fails to
+/// write, and the client must still report the refusal, not "broken pipe".
+#[test]
+fn a_refusal_is_read_even_when_the_request_cannot_be_written() {
+    let dir = TempDir::new();
+    let listener = std::os::unix::net::UnixListener::bind(dir.socket()).unwrap();
+    let refusal = json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": -32600, "message": "too many connections"}});
+    let server = std::thread::spawn(move || {
+        use std::io::Write;
+        for _ in 0..2 {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.write_all(format!("{refusal}\n").as_bytes()).unwrap();
+            // Closing with the request unread makes the client's write fail.
+        }
+    });
+    // Larger than any socket buffer, so the write is still going when the
+    // fake closes.
+    let big = "x".repeat(8 << 20);
+    let client = Client::new(dir.socket());
+    let err = client
+        .call_blocking(Method::ServiceStatus, json!([big]))
+        .unwrap_err();
+    assert!(err.to_string().contains("too many connections"), "{err}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = runtime
+        .block_on(client.call(Method::ServiceStatus, json!([big])))
+        .unwrap_err();
+    assert!(err.to_string().contains("too many connections"), "{err}");
+    server.join().unwrap();
+}
