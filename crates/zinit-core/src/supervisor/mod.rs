@@ -225,11 +225,13 @@ impl Supervisor {
     }
 
     /// Whether `dep` is in the state its dependents wait for: a oneshot
-    /// must have succeeded, a long-running service must be running.
+    /// must have succeeded (and not be running again: its state still says
+    /// Success while a restart spawns it anew), a long-running service must
+    /// be running.
     fn satisfies_dependents(&self, dep: &ServiceName) -> bool {
         self.services.get(dep).is_some_and(|d| {
             if d.spec.oneshot {
-                d.state == State::Success
+                d.state == State::Success && d.phase == Phase::Idle
             } else {
                 d.state == State::Running && d.phase.has_process()
             }

@@ -499,3 +499,24 @@ fn a_timer_of_a_forgotten_service_never_fires_into_its_successor() {
     assert_eq!(h.view("a").phase.pid(), Some(h.pid("a")));
     assert!(!h.signalled.contains_key(&probe));
 }
+
+/// Found by the property test: a oneshot restarted while a dependent
+/// waited for it ended its old run with success and was spawned again in
+/// the same step; its state still read Success while the new run was
+/// being spawned, so the dependent started before the new run finished.
+#[test]
+fn a_dependent_waits_for_the_new_run_of_a_restarted_oneshot() {
+    let mut h = Harness::new();
+    h.monitor("web", after(spec("web"), &["migrate"]));
+    h.monitor("migrate", oneshot(spec("migrate")));
+    assert_eq!(h.state("web"), "Blocked");
+    let old = h.pid("migrate");
+    let (reply, _) = h.command(Command::Restart(name("migrate")));
+    let effects = h.exit(old, CODE0);
+    assert_eq!(reply_to(&effects, reply), Some(Ok(())));
+    assert_eq!(spawned(&effects), vec!["migrate"]);
+    assert_eq!(h.state("web"), "Blocked");
+    // The new run succeeds: now web starts.
+    let new = h.pid("migrate");
+    assert_eq!(spawned(&h.exit(new, CODE0)), vec!["web"]);
+}
