@@ -520,3 +520,68 @@ fn a_dependent_waits_for_the_new_run_of_a_restarted_oneshot() {
     let new = h.pid("migrate");
     assert_eq!(spawned(&h.exit(new, CODE0)), vec!["web"]);
 }
+
+/// The crash-loop schedule of docs/services.md with the defaults
+/// (`restart.delay` 250ms doubling, `restart.max_delay` 30s,
+/// `restart.stable_after` 1s), exactly, on the fake clock: every restart
+/// comes at its delay and not a millisecond before, the cap holds, a run
+/// just under the stable period still counts as a quick failure, one of
+/// exactly the stable period restarts at once and starts the schedule
+/// over, and spawn failures climb the same schedule.
+#[test]
+fn crash_loop_schedule_caps_and_resets_after_a_stable_run() {
+    let defaults = crate::spec::RestartPolicy::default();
+    assert_eq!(
+        (
+            defaults.initial_delay,
+            defaults.max_delay,
+            defaults.stable_after
+        ),
+        (ms(250), Duration::from_secs(30), Duration::from_secs(1))
+    );
+    let mut h = Harness::new();
+    h.monitor("crashy", spec("crashy"));
+    // Crash after `ran` each time; return the delay before the restart.
+    let crash_after = |h: &mut Harness, ran: Duration| -> Duration {
+        h.advance(ran);
+        let pid = h.pid("crashy");
+        let effects = h.exit(pid, CODE1);
+        assert!(spawned(&effects).is_empty(), "restarted at once");
+        let delay = h.view("crashy").next_start.expect("backing off").delay;
+        assert_eq!(h.view("crashy").next_start.unwrap().at, h.now + delay);
+        assert!(spawned(&h.advance(delay - ms(1))).is_empty());
+        assert_eq!(spawned(&h.advance(ms(1))), vec!["crashy"]);
+        delay
+    };
+    let quick = ms(999);
+    let delays: Vec<u64> = (0..10)
+        .map(|_| crash_after(&mut h, quick).as_millis() as u64)
+        .collect();
+    assert_eq!(
+        delays,
+        [250, 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]
+    );
+    assert_eq!(h.view("crashy").restarts, 10);
+    // Up exactly the stable period: restarted in the same step...
+    h.advance(Duration::from_secs(1));
+    let pid = h.pid("crashy");
+    assert_eq!(spawned(&h.exit(pid, CODE1)), vec!["crashy"]);
+    assert!(h.view("crashy").next_start.is_none());
+    // ...and the schedule starts over.
+    assert_eq!(crash_after(&mut h, quick), ms(250));
+    assert_eq!(crash_after(&mut h, quick), ms(500));
+    // Spawn failures climb the same schedule (no process, no uptime).
+    h.failing
+        .insert((name("crashy"), RunKind::Main), "EAGAIN".to_owned());
+    let pid = h.pid("crashy");
+    h.exit(pid, CODE1);
+    assert_eq!(h.view("crashy").next_start.unwrap().delay, ms(1000));
+    h.advance(ms(1000));
+    assert_eq!(h.state("crashy"), "Failure(EAGAIN)");
+    assert_eq!(h.view("crashy").next_start.unwrap().delay, ms(2000));
+    // An operator start forgets the history and starts at once.
+    h.failing.clear();
+    let effects = h.command(Command::Start(name("crashy"))).1;
+    assert_eq!(spawned(&effects), vec!["crashy"]);
+    assert_eq!(crash_after(&mut h, quick), ms(250));
+}
