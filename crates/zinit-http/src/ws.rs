@@ -38,6 +38,11 @@ const CLOSE_TOO_SLOW: u16 = 1008;
 const CLOSE_DAEMON_GONE: u16 = 1011;
 /// Close code 1003 (unsupported data): a binary message.
 const CLOSE_UNSUPPORTED: u16 = 1003;
+/// How often a blank line goes to the daemon while the client sends
+/// nothing: the daemon closes a connection that sends nothing for 10 s
+/// (and takes a blank line as a keep-alive), but a WebSocket client may
+/// rightly stay quiet for as long as it likes.
+const KEEPALIVE: Duration = Duration::from_secs(4);
 
 /// Accept the upgrade once the daemon is reachable (503 otherwise).
 /// `slot` counts this WebSocket against the limit until it closes.
@@ -73,6 +78,8 @@ async fn relay(mut ws: WebSocket, read: OwnedReadHalf, mut write: OwnedWriteHalf
     let (lines_tx, mut lines) = mpsc::channel::<String>(QUEUE_LINES);
     let (ended_tx, mut ended) = oneshot::channel::<Ended>();
     let reader = tokio::spawn(read_daemon(read, socket, lines_tx, ended_tx));
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     let close = loop {
         tokio::select! {
             incoming = ws.recv() => match incoming {
@@ -83,6 +90,8 @@ async fn relay(mut ws: WebSocket, read: OwnedReadHalf, mut write: OwnedWriteHalf
                         }
                     } else if write.write_all(&daemon::one_line(text.as_bytes())).await.is_err() {
                         break Some(close_frame(CLOSE_DAEMON_GONE, "zinit closed the connection"));
+                    } else {
+                        keepalive.reset();
                     }
                 }
                 Some(Ok(Message::Binary(_))) => {
@@ -104,6 +113,11 @@ async fn relay(mut ws: WebSocket, read: OwnedReadHalf, mut write: OwnedWriteHalf
                 None => break Some(close_for((&mut ended).await.ok())),
             },
             why = &mut ended => break Some(close_for(why.ok())),
+            _ = keepalive.tick() => {
+                if write.write_all(b"\n").await.is_err() {
+                    break Some(close_frame(CLOSE_DAEMON_GONE, "zinit closed the connection"));
+                }
+            }
         }
     };
     reader.abort();

@@ -83,6 +83,45 @@ fn a_subscription_receives_lines_printed_after_subscribing() {
     }
 }
 
+/// The daemon closes a socket connection that sends nothing for 10 s; the
+/// proxy keeps a quiet WebSocket's connection alive, so a client may wait
+/// as long as it likes between requests.
+#[test]
+fn a_quiet_websocket_outlives_the_daemons_idle_timeout() {
+    let d = Daemon::new();
+    d.service("web", "exec: \"sleep 1000\"\n");
+    let d = d.start();
+    d.wait_running("web");
+    let p = Proxy::start(Entry::ZinitHttp, &d.socket, &[]);
+    let mut ws = ws_connect(p.addr, "/ws", &[]).expect("WebSocket");
+    ws_send(
+        &mut ws,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "service.list"}),
+    );
+    assert_eq!(ws_next(&mut ws)["result"]["web"], "Running");
+    // Nothing at all may arrive (no close frame) for longer than the
+    // daemon's idle timeout.
+    let quiet = Duration::from_secs(13);
+    ws.get_mut().set_read_timeout(Some(quiet)).unwrap();
+    match ws.read() {
+        Err(tungstenite::Error::Io(e))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("expected silence for {quiet:?}, got {other:?}"),
+    }
+    ws.get_mut().set_read_timeout(None).unwrap();
+    ws_send(
+        &mut ws,
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "service.status", "params": ["web"]}),
+    );
+    let reply = ws_next(&mut ws);
+    assert_eq!(reply["id"], 2, "{reply}");
+    assert_eq!(reply["result"]["state"], "Running", "{reply}");
+    ws.close(None).unwrap();
+}
+
 /// The flood: this many batches of 100 lines, 10 ms apart, so that zinit
 /// itself keeps up with every subscriber and only the proxy's queue for
 /// the stuck one overflows.
