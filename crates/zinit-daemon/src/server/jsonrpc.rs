@@ -85,6 +85,12 @@ where
                         // The stream cannot be resynchronised: close it.
                         return writer.shutdown().await;
                     }
+                    Err(LineError::OverBudget) => {
+                        let error = RpcError::invalid_request(super::over_budget_message());
+                        let reply = Response::error(Value::Null, error).to_line();
+                        write_within(&mut writer, reply.as_bytes()).await?;
+                        return writer.shutdown().await;
+                    }
                 },
                 Some(note) = push_rx.recv() => {
                     write_within(&mut writer, note.as_bytes()).await?;

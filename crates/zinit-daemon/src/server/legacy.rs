@@ -132,7 +132,7 @@ where
                 Ok(Some(_)) => {}
                 Ok(None) if peer_hung_up(writer.as_ref()) => return Ok(()),
                 Ok(None) => reading = false,
-                Err(LineError::TooLong) | Err(LineError::Io(_)) => return Ok(()),
+                Err(LineError::TooLong | LineError::OverBudget | LineError::Io(_)) => return Ok(()),
             },
             _ = hangup_check.tick() => {
                 if peer_hung_up(writer.as_ref()) {

@@ -298,6 +298,17 @@ enum Idle {
     /// No complete line within [`IDLE_TIMEOUT`], or closed to make room.
     TimedOut,
     TooLong,
+    /// Partly received requests of all connections hold the whole budget.
+    OverBudget,
+}
+
+/// What a client is told when its request would take the partly received
+/// requests of all connections over [`lines::REQUEST_BUDGET`].
+fn over_budget_message() -> String {
+    format!(
+        "zinit is busy: partly received requests already hold {} MiB; send the request again",
+        lines::REQUEST_BUDGET.limit() >> 20
+    )
 }
 
 /// Wait for the next line of a client that is waiting to send a request:
@@ -325,6 +336,7 @@ where
         Ok(Ok(Some(line))) => Ok(line),
         Ok(Ok(None)) | Ok(Err(LineError::Io(_))) => Err(Idle::Gone),
         Ok(Err(LineError::TooLong)) => Err(Idle::TooLong),
+        Ok(Err(LineError::OverBudget)) => Err(Idle::OverBudget),
     }
 }
 
@@ -342,6 +354,10 @@ async fn connection(
             Ok(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
             Ok(line) => break line,
             Err(Idle::Gone | Idle::TimedOut) => return Ok(()),
+            Err(Idle::OverBudget) => {
+                write_within(&mut write, refusal_line(&over_budget_message()).as_bytes()).await?;
+                return write.shutdown().await;
+            }
             Err(Idle::TooLong) => {
                 // What was read of the line still tells the protocol, and
                 // each client must get a refusal it can parse.

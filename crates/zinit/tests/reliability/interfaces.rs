@@ -848,3 +848,84 @@ fn odd_names_are_refused_on_every_method_of_every_interface() {
     assert!(!path.exists());
     assert_eq!(d.marked_processes(), vec![web as i32]);
 }
+
+/// Every connection may hold a partly received request of up to 1 MiB, but
+/// all of them together hold at most 64 MiB: 120 clients each sending most
+/// of a maximal line (and never its end) get zinit to hold no more than
+/// that, the ones beyond the budget are told so, and others are served.
+#[test]
+fn partly_sent_requests_of_all_clients_share_one_memory_budget() {
+    raise_own_fd_limit();
+    let d = Daemon::new();
+    d.service("web", "exec: \"sleep 1000\"\n");
+    let d = d.start();
+    d.wait_running("web");
+    let zinit = d.pid() as i32;
+    let rss_before = status_kb(zinit, "VmRSS").expect("zinit's VmRSS");
+    const CLIENTS: usize = 120;
+    const PART: usize = 900 << 10;
+    let body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service_status\",\"params\":[\"{}",
+        "x".repeat(PART)
+    );
+    let writers: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let socket = d.socket.clone();
+            let body = body.clone();
+            std::thread::spawn(move || {
+                let mut stream = UnixStream::connect(&socket).expect("connect");
+                // Fails with EPIPE once zinit refused and closed: fine.
+                let _ = stream.write_all(body.as_bytes());
+                stream
+            })
+        })
+        .collect();
+    let streams: Vec<UnixStream> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    // Each client either had its part taken in (held, waiting for the end
+    // of the line) or was refused: read what the refused ones were told.
+    let mut refused = 0;
+    for stream in &streams {
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut line = String::new();
+        if BufReader::new(stream).read_line(&mut line).is_ok() && !line.is_empty() {
+            let reply: Value = serde_json::from_str(&line).expect("a JSON refusal");
+            assert_eq!(reply["error"]["code"], -32600, "{reply}");
+            let message = reply["error"]["message"].as_str().unwrap();
+            assert!(message.contains("zinit is busy"), "{message}");
+            refused += 1;
+        }
+    }
+    let budget_kb = 64 * 1024;
+    let rss = status_kb(zinit, "VmRSS").expect("zinit's VmRSS");
+    // 120 × 900 KiB would be 105 MiB; the budget allows 64 MiB (plus what
+    // vectors round up to).
+    assert!(
+        rss < rss_before + 2 * budget_kb,
+        "zinit grew from {rss_before} kB to {rss} kB"
+    );
+    assert!(
+        refused >= CLIENTS - (64 << 20) / PART,
+        "only {refused} of {CLIENTS} were refused"
+    );
+    // Others are still served meanwhile.
+    within(ANSWER_LIMIT, "status while the budget is full", || {
+        let out = d.zinit(&["status", "web"]);
+        out.status.success().then_some(())
+    });
+    drop(streams);
+    // With the held lines gone, a maximal request fits again.
+    within(ANSWER_LIMIT, "a long request after the crowd left", || {
+        let mut stream = UnixStream::connect(&d.socket).ok()?;
+        let name = "y".repeat(PART);
+        let request =
+            json!({"jsonrpc": "2.0", "id": 7, "method": "service_status", "params": [name]});
+        stream.write_all(format!("{request}\n").as_bytes()).ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).ok()?;
+        let reply: Value = serde_json::from_str(&line).ok()?;
+        // Refused for its name, not for lack of room.
+        (reply["error"]["code"] == -32602).then_some(())
+    });
+}
