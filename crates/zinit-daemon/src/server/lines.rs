@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(BUDGET.held(), 6);
         // A whole line in one chunk is never charged; a's line completes
         // and gives its bytes back.
-        a_client.write_all(b"7\nwhole line longer than ten\n").await.unwrap();
+        a_client
+            .write_all(b"7\nwhole line longer than ten\n")
+            .await
+            .unwrap();
         assert_eq!(a.next_line().await.unwrap().unwrap(), b"1234567");
         assert_eq!(BUDGET.held(), 0);
         assert_eq!(
