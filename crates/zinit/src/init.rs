@@ -161,8 +161,14 @@ fn finish(mode: RunMode, stopped: Stopped, log: LogOutput) -> ExitCode {
                 ShutdownMode::Reboot => FinalAct::Reboot,
                 ShutdownMode::PowerOff | ShutdownMode::Exit => FinalAct::PowerOff,
             };
-            // Returns only if the kernel refused; PID 1 must not exit.
-            let _ = pid1::power_off_or_reboot(act, || drop(log));
+            // Returns only if the kernel refused; PID 1 must not exit. Its
+            // log output is closed by then: say why straight to the console.
+            if let Err(e) = pid1::power_off_or_reboot(act, || drop(log)) {
+                logging::last_words(
+                    kernel_log_path(true).as_deref(),
+                    &format!("{e}; zinit stays PID 1 and keeps reaping orphans"),
+                );
+            }
             pid1::keep_reaping_forever()
         }
     }

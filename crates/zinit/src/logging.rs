@@ -232,6 +232,34 @@ fn console_destination() -> Box<dyn Write + Send> {
 }
 
 /// Opens the kernel log the way a writer that must never block does.
+/// What zinit says after its log output was closed (right before
+/// reboot(2)): when the kernel refuses, the error must still reach someone.
+/// Written straight to the kernel log and to stdout, each only if it takes
+/// the line at once, so this never blocks PID 1.
+pub fn last_words(kmsg: Option<&Path>, message: &str) {
+    if let Some(path) = kmsg {
+        if let Ok(mut file) = open_kmsg(path) {
+            // Priority 3 (error), as the kmsg worker would write it.
+            let _ = file.write_all(format!("<3>zinit: {message}\n").as_bytes());
+        }
+    }
+    let line = format!("zinit: {message}\n");
+    let mut stdout = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: poll on one valid pollfd, without waiting.
+    let ready =
+        unsafe { libc::poll(&mut stdout, 1, 0) } == 1 && stdout.revents & libc::POLLOUT != 0;
+    // A pipe that polls writable has room for at least a page, and the line
+    // is shorter (PIPE_BUF writes are whole), so this write cannot block.
+    if ready && line.len() < 4096 {
+        // SAFETY: writes bytes of a live buffer to fd 1.
+        let _ = unsafe { libc::write(libc::STDOUT_FILENO, line.as_ptr().cast(), line.len()) };
+    }
+}
+
 fn open_kmsg(path: &Path) -> io::Result<File> {
     std::fs::OpenOptions::new()
         .write(true)

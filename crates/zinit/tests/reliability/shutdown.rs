@@ -372,8 +372,8 @@ fn pid1_cycles_and_missing_dependencies_block_only_themselves_and_never_hang_shu
 /// Promise 1 at the very end: as PID 1 of a machine, after the ordered
 /// stop, the kernel refuses reboot(2) (EPERM injected with `strace`).
 /// zinit must not exit (the kernel would panic): it keeps reaping orphans
-/// for good. (What it logs then is lost: its log output was flushed and
-/// closed right before reboot(2). See the report of #7.)
+/// for good, and says why on the kernel log although its log output was
+/// flushed and closed right before reboot(2).
 #[test]
 fn pid1_keeps_reaping_when_the_kernel_refuses_to_power_off() {
     require_namespaces!("pid1_keeps_reaping_when_the_kernel_refuses_to_power_off");
@@ -420,6 +420,12 @@ fn pid1_keeps_reaping_when_the_kernel_refuses_to_power_off() {
         read(&trace).contains("(INJECTED)").then_some(())
     });
     assert!(read(&trace).contains("= -1 EPERM"), "{}", read(&trace));
+    let kmsg = ns.path("kmsg");
+    within(Duration::from_secs(5), "zinit's last words on kmsg", || {
+        read(&kmsg)
+            .contains("<3>zinit: reboot(2) failed: EPERM")
+            .then_some(())
+    });
     assert_eq!(read(&order), "stop app\nstop db\n", "{}", ns.output());
     assert!(ns.running(), "zinit as PID 1 exited\n{}", ns.output());
 
