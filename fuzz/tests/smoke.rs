@@ -214,3 +214,83 @@ fn jsonrpc_frame() {
 fn envfile() {
     smoke("envfile", zinit_fuzz::envfile);
 }
+
+/// Large hostile inputs (about a megabyte each) are handled in linear
+/// time: a quadratic parser would take minutes here, not a fraction of a
+/// second. The bound is generous for a loaded CI machine.
+#[test]
+fn large_inputs_stay_linear() {
+    let lines = |n: usize, f: &dyn Fn(usize) -> String| -> Vec<u8> {
+        (0..n).map(f).collect::<String>().into_bytes()
+    };
+    let cases: Vec<(&str, Check, Vec<u8>)> = vec![
+        (
+            "open flow brackets",
+            zinit_fuzz::service_file,
+            [b"exec: x\nenv: ".as_slice(), &[b'['; 1_000_000]].concat(),
+        ),
+        (
+            "nested blocks",
+            zinit_fuzz::service_file,
+            lines(2000, &|i| format!("{}a:\n", " ".repeat(i))),
+        ),
+        (
+            "one long escaped scalar",
+            zinit_fuzz::service_file,
+            format!("exec: \"{}\"\n", "\\u0041".repeat(200_000)).into_bytes(),
+        ),
+        (
+            "many keys",
+            zinit_fuzz::service_file,
+            lines(90_000, &|i| format!("k{i}: {i}\n")),
+        ),
+        (
+            "many duplicate keys",
+            zinit_fuzz::service_file,
+            [
+                b"exec: x\nenv:\n".to_vec(),
+                lines(100_000, &|i| format!("  K: {i}\n")),
+            ]
+            .concat(),
+        ),
+        (
+            "deep JSON",
+            zinit_fuzz::jsonrpc_frame,
+            vec![b'['; 1_000_000],
+        ),
+        (
+            "big batch",
+            zinit_fuzz::jsonrpc_frame,
+            format!(
+                "[{}]",
+                vec![
+                    r#"{"jsonrpc":"2.0","method":"service_status","params":["a"],"id":1}"#;
+                    20_000
+                ]
+                .join(",")
+            )
+            .into_bytes(),
+        ),
+        (
+            "many quoted words",
+            zinit_fuzz::legacy_line,
+            format!("status {}", "'a'".repeat(300_000)).into_bytes(),
+        ),
+        (
+            "long environment",
+            zinit_fuzz::envfile,
+            [
+                format!("A={}\n", "x".repeat(1_000_000)).into_bytes(),
+                lines(100_000, &|_| "B=1\n".to_owned()),
+            ]
+            .concat(),
+        ),
+    ];
+    for (what, check, data) in cases {
+        let start = Instant::now();
+        check(&data);
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(10), "{what}: {took:?}");
+        eprintln!("{what}: {} bytes in {took:?}", data.len());
+    }
+}
