@@ -23,7 +23,7 @@ sanitizer="${ZINIT_FUZZ_SANITIZER:-none}"
 targets=(service_file legacy_line jsonrpc_frame envfile)
 
 echo "== fuzz: corpus replay and mutation smoke (stable)"
-ZINIT_FUZZ_SMOKE_SECS="${ZINIT_FUZZ_SMOKE_SECS:-2}" cargo test --release --locked
+ZINIT_FUZZ_SMOKE_SECS="${ZINIT_FUZZ_SMOKE_SECS:-2}" cargo test --release
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "cargo-fuzz is missing: cargo install --locked cargo-fuzz" >&2
