@@ -69,7 +69,7 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             CgroupChoice::Off
         }
         Err(e) => {
-            eprintln!("zinit: {e}");
+            logging::error_before_exit(&e.to_string());
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -97,7 +97,7 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
                     None
                 }
                 Err(e) => {
-                    eprintln!("zinit: {e}");
+                    logging::error_before_exit(&e.to_string());
                     return None;
                 }
             };

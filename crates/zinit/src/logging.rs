@@ -243,20 +243,35 @@ pub fn last_words(kmsg: Option<&Path>, message: &str) {
             let _ = file.write_all(format!("<3>zinit: {message}\n").as_bytes());
         }
     }
-    let line = format!("zinit: {message}\n");
-    let mut stdout = libc::pollfd {
-        fd: libc::STDOUT_FILENO,
+    write_if_ready(libc::STDOUT_FILENO, &format!("zinit: {message}\n"), 0);
+}
+
+/// `zinit: MESSAGE` on stderr for a daemon that is about to exit with an
+/// error, waiting at most a second for a stuck stderr: exiting with the
+/// status matters more than the line.
+pub fn error_before_exit(message: &str) {
+    write_if_ready(libc::STDERR_FILENO, &format!("zinit: {message}\n"), 1000);
+}
+
+/// Write `line` to `fd` if it becomes writable within `wait_ms`. A pipe
+/// that polls writable has room for at least a page, and a shorter write
+/// is whole (PIPE_BUF), so the write itself cannot block.
+fn write_if_ready(fd: libc::c_int, line: &str, wait_ms: libc::c_int) {
+    let mut target = libc::pollfd {
+        fd,
         events: libc::POLLOUT,
         revents: 0,
     };
-    // SAFETY: poll on one valid pollfd, without waiting.
+    // SAFETY: poll on one valid pollfd.
     let ready =
-        unsafe { libc::poll(&mut stdout, 1, 0) } == 1 && stdout.revents & libc::POLLOUT != 0;
-    // A pipe that polls writable has room for at least a page, and the line
-    // is shorter (PIPE_BUF writes are whole), so this write cannot block.
-    if ready && line.len() < 4096 {
-        // SAFETY: writes bytes of a live buffer to fd 1.
-        let _ = unsafe { libc::write(libc::STDOUT_FILENO, line.as_ptr().cast(), line.len()) };
+        unsafe { libc::poll(&mut target, 1, wait_ms) } == 1 && target.revents & libc::POLLOUT != 0;
+    let mut end = line.len().min(4000);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    if ready {
+        // SAFETY: writes bytes of a live buffer to `fd`.
+        let _ = unsafe { libc::write(fd, line.as_ptr().cast(), end) };
     }
 }
 

@@ -274,3 +274,31 @@ fn pid1_with_a_full_kernel_log_and_a_full_console_still_supervises_and_stops_in_
         (path, Some(pipe))
     });
 }
+
+/// A daemon that cannot start (here: a regular file where its socket goes)
+/// exits 1 promptly even when its stderr is a full pipe nobody reads: the
+/// error line is given up after a second rather than blocking for good.
+#[test]
+fn a_daemon_that_fails_to_start_exits_even_when_stderr_is_full() {
+    let d = Daemon::new();
+    let fifo = d.path("out.fifo");
+    let _stuck = StuckPipe::new(&fifo);
+    std::fs::write(&d.socket, "not a socket").expect("a file at the socket path");
+    let mut zinit = command_into(&fifo, &[])
+        .arg("-s")
+        .arg(&d.socket)
+        .arg("init")
+        .arg("-c")
+        .arg(&d.config)
+        .spawn()
+        .expect("spawn zinit");
+    let status = within(Duration::from_secs(10), "zinit to exit", || {
+        zinit.try_wait().expect("wait for zinit")
+    });
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_eq!(
+        std::fs::read_to_string(&d.socket).unwrap(),
+        "not a socket",
+        "the file is left alone"
+    );
+}
