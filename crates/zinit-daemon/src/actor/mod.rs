@@ -168,6 +168,8 @@ impl Actor {
     }
 
     fn command_input(&mut self, command: Command, reply: Reply) -> Input {
+        #[cfg(debug_assertions)]
+        injected_fault(&command);
         let to = self.next_reply;
         self.next_reply += 1;
         self.pending.insert(to, reply);
@@ -218,5 +220,19 @@ fn timer_input((service, generation): TimerFired) -> Input {
     Input::TimerFired {
         service,
         generation,
+    }
+}
+
+/// Debug builds only (compiled out of release builds): with
+/// `ZINIT_FAULT_PANIC_ON_START=NAME` in zinit's environment, a `start` of
+/// service NAME makes the actor panic. The tests use it to prove what the
+/// rest of zinit does when the supervisor itself fails: PID 1 keeps
+/// reaping, a daemon exits 1 and leaves its state file for the next one.
+#[cfg(debug_assertions)]
+fn injected_fault(command: &Command) {
+    if let Command::Start(name) = command {
+        if std::env::var_os("ZINIT_FAULT_PANIC_ON_START").is_some_and(|n| n == name.as_str()) {
+            panic!("injected fault: the actor panics on `start {name}`");
+        }
     }
 }

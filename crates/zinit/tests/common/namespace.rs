@@ -99,7 +99,22 @@ impl Namespace {
     }
 
     /// Like [`Namespace::start`], without waiting for the socket.
-    pub fn spawn(mut d: Daemon, extra: &[&str]) -> Namespace {
+    /// Like [`Namespace::start`], with extra environment for zinit.
+    pub fn start_env(d: Daemon, extra: &[&str], env: &[(&str, &str)]) -> Namespace {
+        let ns = Namespace::spawn_env(d, extra, env);
+        let socket = ns.socket.clone();
+        within(Duration::from_secs(10), "the control socket", || {
+            UnixStream::connect(&socket).ok()
+        });
+        ns
+    }
+
+    pub fn spawn(d: Daemon, extra: &[&str]) -> Namespace {
+        Namespace::spawn_env(d, extra, &[])
+    }
+
+    /// Like [`Namespace::spawn`], with extra environment for zinit.
+    pub fn spawn_env(mut d: Daemon, extra: &[&str], env: &[(&str, &str)]) -> Namespace {
         // zinit as PID 1 logs to /dev/kmsg: here, the host's kernel log.
         // A file of the test's stands in for it (it must exist).
         let kmsg = d.path("kmsg");
@@ -107,7 +122,8 @@ impl Namespace {
         let mut unshare = Command::new("unshare");
         unshare
             .args(["--pid", "--fork", "--mount-proc", "--kill-child", ZINIT])
-            .env("ZINIT_KMSG", &kmsg);
+            .env("ZINIT_KMSG", &kmsg)
+            .envs(env.iter().copied());
         d.spawn_init_with(unshare, extra);
         let parent = d.pid() as i32;
         let zinit = within(Duration::from_secs(10), "zinit under unshare", || {

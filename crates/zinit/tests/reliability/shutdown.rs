@@ -450,3 +450,64 @@ fn pid1_keeps_reaping_when_the_kernel_refuses_to_power_off() {
     signal(strace.id() as i32, libc::SIGTERM);
     strace.wait().expect("reap strace");
 }
+
+/// Promise 1 when the supervisor itself fails (a bug, injected in debug
+/// builds with `ZINIT_FAULT_PANIC_ON_START`): zinit as PID 1 of a machine
+/// does not exit (the kernel would panic). It says so, and goes on reaping:
+/// orphans, and the services it can no longer supervise when they end.
+#[test]
+fn pid1_keeps_reaping_when_the_supervisor_itself_fails() {
+    require_namespaces!("pid1_keeps_reaping_when_the_supervisor_itself_fails");
+    let d = Daemon::new();
+    let order = app_after_db(&d);
+    d.service("boom", "exec: \"sleep 1000\"\noneshot: true\n");
+    let mut ns = Namespace::start_env(d, &[], &[("ZINIT_FAULT_PANIC_ON_START", "boom")]);
+    wait_ready(&ns, &["db", "app"]);
+    // The actor panics on this command; the client sees the connection end.
+    let _ = ns.zinit(&["start", "boom"]);
+    within(
+        Duration::from_secs(10),
+        "zinit to say it only reaps now",
+        || (mentions(&ns, "keeps reaping orphans") > 0).then_some(()),
+    );
+    assert!(ns.running(), "zinit as PID 1 exited\n{}", ns.output());
+    assert_eq!(read(&order), "", "nothing was stopped: {}", ns.output());
+
+    // Orphans still get reaped.
+    let orphans = script(
+        &ns,
+        "orphans",
+        "sleep 0.3 &\nsleep 0.3 &\nsleep 0.3 &\nexit 0\n",
+    );
+    let mut nsenter = ns.enter(&orphans);
+    within(Duration::from_secs(5), "nsenter to exit", || {
+        nsenter.try_wait().ok().flatten()
+    });
+    let orphans_gone = || {
+        let table = process_table();
+        let sleeping = ns
+            .marked_processes()
+            .into_iter()
+            .any(|pid| cmdline(pid) == "sleep 0.3");
+        (!sleeping && zombies_under(ns.zinit).is_empty() && !table.is_empty()).then_some(())
+    };
+    within(
+        Duration::from_secs(10),
+        "the orphans to end and be reaped",
+        orphans_gone,
+    );
+
+    // A service that ends is reaped too, though no longer restarted.
+    let services = ns.marked_processes();
+    assert!(!services.is_empty(), "db and app still run");
+    for pid in &services {
+        signal(*pid, libc::SIGKILL);
+    }
+    within(
+        Duration::from_secs(10),
+        "the services' ends to be reaped",
+        || (ns.marked_processes().is_empty() && zombies_under(ns.zinit).is_empty()).then_some(()),
+    );
+    assert!(ns.running(), "zinit as PID 1 exited\n{}", ns.output());
+    assert!(alive(ns.zinit));
+}
