@@ -115,6 +115,13 @@ fn check_diagnostics(text: &str, diags: &[Diagnostic]) {
 /// - error and ok replies are single-line JSON objects that decode back.
 pub fn legacy_line(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    // Client side: a reply that decodes as ok re-encodes to the same body.
+    if let Some(Ok(body)) = legacy::parse_reply(&text) {
+        assert_eq!(
+            legacy::parse_reply(&legacy::reply_ok(&body)),
+            Some(Ok(body))
+        );
+    }
     match legacy::parse_command(&text) {
         Ok(command) => round_trip_legacy(&command),
         Err(message) => {
@@ -177,9 +184,14 @@ fn assert_one_line(reply: &str) {
 ///   decodes back to itself; a batch reply is an array of them;
 /// - an accepted request re-serialised (`to_line`) parses to itself;
 /// - resolving the method and reading each of its params never panics,
-///   and refusals are -32601/-32602.
+///   and refusals are -32601/-32602;
+/// - (client side) a line that decodes as a response encodes back to it.
 pub fn jsonrpc_frame(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    // Client side: a response that decodes re-encodes to itself.
+    if let Ok(response) = Response::from_line(&text) {
+        check_response_line(&response);
+    }
     match jsonrpc::parse_frame(&text) {
         Frame::Invalid(response) => {
             assert_eq!(response.id, Value::Null);
