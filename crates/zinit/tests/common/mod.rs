@@ -43,6 +43,25 @@ pub fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
     wait_for(what, || check().then_some(()))
 }
 
+/// Whether a daemon serves `socket`: it answered a request. A connection
+/// alone is not enough: the socket is bound (and connections wait in its
+/// backlog) while the config directory is still being loaded, and a test
+/// that writes a service file meanwhile would race that load.
+pub fn answers(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(DEADLINE));
+    if stream
+        .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"service_list\"}\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok_and(|n| n > 0)
+}
+
 /// A running `zinit init` for one test.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
@@ -91,9 +110,7 @@ impl Daemon {
     pub fn start(mut self) -> Daemon {
         self.spawn_init(&[]);
         let socket = self.socket.clone();
-        wait_until("the control socket", || {
-            UnixStream::connect(&socket).is_ok()
-        });
+        wait_until("the control socket", || answers(&socket));
         self
     }
 
@@ -102,9 +119,7 @@ impl Daemon {
     pub fn start_args(mut self, extra: &[&str]) -> Daemon {
         self.spawn_init(extra);
         let socket = self.socket.clone();
-        wait_until("the control socket", || {
-            UnixStream::connect(&socket).is_ok()
-        });
+        wait_until("the control socket", || answers(&socket));
         self
     }
 
@@ -113,9 +128,7 @@ impl Daemon {
     pub fn start_with(mut self, command: Command) -> Daemon {
         self.spawn_init_with(command, &[]);
         let socket = self.socket.clone();
-        wait_until("the control socket", || {
-            UnixStream::connect(&socket).is_ok()
-        });
+        wait_until("the control socket", || answers(&socket));
         self
     }
 

@@ -11,7 +11,6 @@
 
 use super::*;
 use std::collections::HashMap;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -93,7 +92,7 @@ impl Namespace {
         let ns = Namespace::spawn(d, extra);
         let socket = ns.socket.clone();
         within(Duration::from_secs(10), "the control socket", || {
-            UnixStream::connect(&socket).ok()
+            answers(&socket).then_some(())
         });
         ns
     }
@@ -104,7 +103,7 @@ impl Namespace {
         let ns = Namespace::spawn_env(d, extra, env);
         let socket = ns.socket.clone();
         within(Duration::from_secs(10), "the control socket", || {
-            UnixStream::connect(&socket).ok()
+            answers(&socket).then_some(())
         });
         ns
     }
