@@ -465,6 +465,10 @@ impl Supervisor {
                 LogLevel::Info,
                 format!("service {name} is running (test passed)"),
             );
+        } else if self.shutdown.is_some() {
+            // Nothing new is spawned once a shutdown began.
+            *probe = Probe::Idle;
+            self.cancel_timer(name);
         } else {
             *probe = Probe::Waiting;
             let interval = svc.spec.probe.interval;
@@ -503,6 +507,12 @@ impl Supervisor {
                 });
             }
             Phase::Up { probe, .. } => match probe {
+                // Nothing new is spawned once a shutdown began.
+                Probe::Waiting if self.shutdown.is_some() => {
+                    if let Phase::Up { probe, .. } = &mut svc.phase {
+                        *probe = Probe::Idle;
+                    }
+                }
                 Probe::Waiting => self.spawn_probe(name),
                 Probe::Running(probe_pid) => {
                     // Timed out: kill it; its exit counts as a failed test.

@@ -585,3 +585,43 @@ fn crash_loop_schedule_caps_and_resets_after_a_stable_run() {
     assert_eq!(spawned(&effects), vec!["crashy"]);
     assert_eq!(crash_after(&mut h, quick), ms(250));
 }
+
+/// Found by the property test: a service held up during a shutdown by a
+/// dependent still stopping went on running its failing `test`, so new
+/// probe processes were spawned after the shutdown was acknowledged.
+#[test]
+fn no_probe_is_spawned_once_a_shutdown_began() {
+    let mut h = Harness::new();
+    h.monitor("db", tested(spec("db")));
+    let probe = h.pid_of("db", RunKind::Probe).unwrap();
+    h.exit(probe, CODE0);
+    h.monitor("web", after(spec("web"), &["db"]));
+    let web = h.pid("web");
+    // db crashes and comes back; its new run is being tested.
+    let db = h.pid("db");
+    h.exit(db, CODE1);
+    h.advance(ms(250));
+    let probe = h.pid_of("db", RunKind::Probe).expect("the new run's probe");
+    let effects = h.command(Command::Shutdown(ShutdownMode::Exit)).1;
+    assert_eq!(
+        signals(&effects),
+        vec![(web, Signal::Term, SignalScope::Group)]
+    );
+    // The test fails while web is still stopping: no new probe, ever.
+    let mut after_shutdown = h.exit(probe, CODE1);
+    after_shutdown.extend(h.advance(Duration::from_secs(2)));
+    assert!(
+        !after_shutdown
+            .iter()
+            .any(|e| matches!(e, Effect::Spawn { .. })),
+        "{after_shutdown:?}"
+    );
+    let db = h.pid("db");
+    let effects = h.exit(web, ExitStatus::Signaled(15));
+    assert_eq!(
+        signals(&effects),
+        vec![(db, Signal::Term, SignalScope::Group)]
+    );
+    let effects = h.exit(db, ExitStatus::Signaled(15));
+    assert!(effects.contains(&Effect::ShutdownComplete(ShutdownMode::Exit)));
+}
