@@ -59,7 +59,9 @@ pub fn answers(socket: &Path) -> bool {
         return false;
     }
     let mut line = String::new();
-    BufReader::new(stream).read_line(&mut line).is_ok_and(|n| n > 0)
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .is_ok_and(|n| n > 0)
 }
 
 /// A running `zinit init` for one test.
