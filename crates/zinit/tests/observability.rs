@@ -32,36 +32,14 @@ fn oneshot(script: &str) -> String {
     format!("{}oneshot: true\n", sh(script))
 }
 
-/// The result of a JSON-RPC call, which must succeed.
-fn result(d: &Daemon, method: &str, params: Value) -> Value {
-    let response = d.rpc(method, params);
-    assert!(
-        response.get("error").is_none(),
-        "{method} failed: {response}"
-    );
-    response["result"].clone()
-}
-
 /// The text of each kept line of `name`, oldest first.
 fn kept_texts(d: &Daemon, name: &str) -> Vec<String> {
-    result(d, "stream_readLogs", json!({ "name": name }))["lines"]
+    d.result("stream_readLogs", json!({ "name": name }))["lines"]
         .as_array()
         .expect("lines")
         .iter()
         .map(|l| l["text"].as_str().expect("text").to_owned())
         .collect()
-}
-
-/// Lines ever captured from `name`, from `system_metrics`.
-fn lines_captured(d: &Daemon, name: &str) -> u64 {
-    let metrics = result(d, "system_metrics", json!([]));
-    metrics["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .find(|s| s["name"] == name)
-        .and_then(|s| s["log_lines_total"].as_u64())
-        .unwrap_or(0)
 }
 
 /// Resident memory of `pid` in bytes, from /proc/PID/status.

@@ -218,6 +218,27 @@ impl Daemon {
         conn.call(method, params)
     }
 
+    /// The result of a JSON-RPC call that must succeed.
+    pub fn result(&self, method: &str, params: Value) -> Value {
+        let response = self.rpc(method, params);
+        assert!(
+            response.get("error").is_none(),
+            "{method} failed: {response}"
+        );
+        response["result"].clone()
+    }
+
+    /// Lines ever captured from service `name`, from `system_metrics`.
+    pub fn lines_captured(&self, name: &str) -> u64 {
+        self.result("system_metrics", serde_json::json!([]))["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["log_lines_total"].as_u64())
+            .unwrap_or(0)
+    }
+
     /// `status NAME` over the legacy protocol: (state, pid).
     pub fn state(&self, name: &str) -> (String, u64) {
         let reply = self.legacy(&format!("status {name}"));

@@ -73,8 +73,8 @@ fn rotation_keeps_at_most_the_configured_files_and_bytes() {
     assert!(first > 1, "old lines were rotated away");
     assert_eq!(joined, (first..=4000).collect::<Vec<_>>());
     // The ring got the lines too, and the files lost none.
-    assert_eq!(lines_captured(&d, "rot"), 4000);
-    let metrics = result(&d, "system_metrics", json!([]));
+    assert_eq!(d.lines_captured("rot"), 4000);
+    let metrics = d.result("system_metrics", json!([]));
     assert_eq!(metrics["log"]["file_dropped_total"], 0);
 }
 
@@ -101,7 +101,7 @@ fn an_unwritable_log_dir_is_reported_and_the_service_still_runs() {
             .any(|l| l.contains(logs.to_str().unwrap()) && l.contains("talk")),
         "no report of the unwritable log file in {zinit_lines:?}"
     );
-    let metrics = result(&d, "system_metrics", json!([]));
+    let metrics = d.result("system_metrics", json!([]));
     assert!(metrics["log"]["file_dropped_total"].as_u64().unwrap() >= 1);
     assert_eq!(d.state("talk").0, "Running");
 }

@@ -19,7 +19,7 @@ fn flood(d: &Daemon, name: &str, count: u64) {
     d.service(name, &oneshot(&format!("yes line | head -n {count}")));
     d.ok(&["monitor", name]);
     d.wait_state(name, |s| s == "Success");
-    wait_until("every line captured", || lines_captured(d, name) == count);
+    wait_until("every line captured", || d.lines_captured(name) == count);
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn a_slow_json_rpc_follower_is_told_exactly_how_many_lines_it_missed() {
         gaps > 0 && missed > 0,
         "the follower was not told of a loss"
     );
-    let counted = result(&d, "system_metrics", json!([]))["log"]["follower_missed_total"]
+    let counted = d.result("system_metrics", json!([]))["log"]["follower_missed_total"]
         .as_u64()
         .expect("counter");
     assert!(counted >= missed, "{counted} < {missed}");

@@ -19,7 +19,7 @@ fn a_flood_of_lines_keeps_memory_bounded_and_the_daemon_answering() {
         state == "Success"
     });
     wait_until("every line captured", || {
-        lines_captured(&d, "flood") == 400_000
+        d.lines_captured("flood") == 400_000
     });
     let rss = vm_rss_bytes(d.pid());
     assert!(
@@ -38,7 +38,7 @@ fn an_endless_line_is_cut_and_memory_stays_bounded() {
     d.service("endless", &oneshot("head -c 268435456 /dev/zero"));
     let d = d.start();
     d.wait_state("endless", |s| s == "Success");
-    let page = result(&d, "stream_readLogs", json!({"name": "endless"}));
+    let page = d.result("stream_readLogs", json!({"name": "endless"}));
     let lines = page["lines"].as_array().expect("lines");
     assert_eq!(lines.len(), 1, "one cut line, the rest dropped");
     assert_eq!(lines[0]["truncated"], true);
@@ -74,7 +74,7 @@ fn a_noisy_service_does_not_evict_a_quiet_ones_lines() {
     d.wait_state("noisy", |s| s == "Success");
     // The exit can be seen before the pipe is drained.
     wait_until("every line captured", || {
-        lines_captured(&d, "noisy") == 50_000
+        d.lines_captured("noisy") == 50_000
     });
     assert_eq!(
         kept_texts(&d, "quiet"),
@@ -101,7 +101,7 @@ fn lines_carry_seq_time_and_stream() {
     let d = d.start();
     d.wait_state("talk", |s| s == "Success");
     wait_until("all three lines", || kept_texts(&d, "talk").len() == 3);
-    let page = result(&d, "stream_readLogs", json!({"name": "talk"}));
+    let page = d.result("stream_readLogs", json!({"name": "talk"}));
     let lines = page["lines"].as_array().expect("lines");
     let seqs: Vec<u64> = lines.iter().map(|l| l["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
@@ -122,10 +122,9 @@ fn lines_carry_seq_time_and_stream() {
         assert!(time.ends_with('Z') && time.len() == 24, "{time}");
     }
     // `last` keeps the newest lines; `after_seq` resumes without repeats.
-    let last = result(&d, "stream_readLogs", json!({"name": "talk", "last": 1}));
+    let last = d.result("stream_readLogs", json!({"name": "talk", "last": 1}));
     assert_eq!(last["lines"].as_array().unwrap().len(), 1);
-    let after = result(
-        &d,
+    let after = d.result(
         "stream_readLogs",
         json!({"name": "talk", "after_seq": seqs[0]}),
     );

@@ -34,7 +34,7 @@ fn stats_of_a_service_with_children_match_proc() {
     });
     expected.sort();
 
-    let stats = result(&d, "service_stats", json!(["tree"]));
+    let stats = d.result("service_stats", json!(["tree"]));
     assert_eq!(stats["name"], "tree");
     assert_eq!(stats["pid"], pid);
     let mut found: Vec<u64> = stats["children"]
@@ -94,7 +94,7 @@ fn stats_count_restarts_and_remember_the_last_exit() {
             .count();
         (state == "Running" && runs == 3).then_some(pid)
     });
-    let stats = result(&d, "service_stats", json!(["flaky"]));
+    let stats = d.result("service_stats", json!(["flaky"]));
     assert_eq!(stats["pid"], pid);
     assert_eq!(stats["restarts"], 2);
     assert_eq!(stats["last_exit"]["code"], 3, "{stats}");

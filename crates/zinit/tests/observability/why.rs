@@ -3,7 +3,7 @@
 use super::*;
 
 fn why(d: &Daemon, name: &str) -> Value {
-    result(d, "service_why", json!([name]))
+    d.result("service_why", json!([name]))
 }
 
 /// Summary and details as one text, for looking up facts.

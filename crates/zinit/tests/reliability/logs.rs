@@ -31,26 +31,8 @@ const STATUS_LIMIT: Duration = Duration::from_secs(2);
 /// fails if zinit held it up.
 const WRITER_LIMIT_MS: u64 = 30_000;
 
-/// The result of a JSON-RPC call, which must succeed.
-fn result(d: &Daemon, method: &str, params: Value) -> Value {
-    let response = d.rpc(method, params);
-    assert!(response.get("error").is_none(), "{method}: {response}");
-    response["result"].clone()
-}
-
 fn metrics(d: &Daemon) -> Value {
-    result(d, "system_metrics", json!([]))
-}
-
-/// Lines zinit received from `name` so far.
-fn lines_received(d: &Daemon, name: &str) -> u64 {
-    metrics(d)["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .find(|s| s["name"] == name)
-        .and_then(|s| s["log_lines_total"].as_u64())
-        .unwrap_or(0)
+    d.result("system_metrics", json!([]))
 }
 
 /// A oneshot running `body` with `sh`, which writes how many milliseconds
@@ -293,7 +275,7 @@ fn a_200_mb_flood_with_slow_and_stopped_followers(proto: Proto) {
         slowest < STATUS_LIMIT,
         "a status request took {slowest:?} during the flood"
     );
-    assert_eq!(lines_received(&d, "flood"), FLOOD_LINES + 1);
+    assert_eq!(d.lines_captured("flood"), FLOOD_LINES + 1);
 
     // Exactly every line, received or counted as missed. Legacy follows
     // everything: all lines zinit has had (none was dropped before the
@@ -356,7 +338,7 @@ fn a_gigabyte_without_a_newline_is_one_cut_line_and_reading_goes_on() {
     let ((), peak_kb, slowest) = watched(&d, "endless", || {
         d.ok(&["monitor", "endless"]);
         d.wait_state("endless", |s| s == "Success");
-        wait_until("every line", || lines_received(&d, "endless") == 3);
+        wait_until("every line", || d.lines_captured("endless") == 3);
     });
     let took_ms = writer_ms(&elapsed);
     eprintln!("1 GiB: writer {took_ms} ms, VmRSS peak {peak_kb} kB, slowest status {slowest:?}");
@@ -364,7 +346,7 @@ fn a_gigabyte_without_a_newline_is_one_cut_line_and_reading_goes_on() {
     assert!(peak_kb < RSS_BOUND_KB, "VmRSS peaked at {peak_kb} kB");
     assert!(slowest < STATUS_LIMIT, "status took {slowest:?}");
 
-    let page = result(&d, "stream_readLogs", json!({"name": "endless"}));
+    let page = d.result("stream_readLogs", json!({"name": "endless"}));
     let lines = page["lines"].as_array().expect("lines");
     let shape: Vec<(usize, bool)> = lines
         .iter()
@@ -410,8 +392,8 @@ fn invalid_utf8_is_kept_lossily_nul_is_kept_and_reading_goes_on() {
         ("x\u{fffd}\u{fffd}y", "stderr"),
         ("after", "stdout"),
     ];
-    wait_until("every line", || lines_received(&d, "odd") == 5);
-    let page = result(&d, "stream_readLogs", json!({"name": "odd"}));
+    wait_until("every line", || d.lines_captured("odd") == 5);
+    let page = d.result("stream_readLogs", json!({"name": "odd"}));
     let kept: Vec<(&str, &str)> = page["lines"]
         .as_array()
         .expect("lines")
@@ -523,7 +505,7 @@ fn a_huge_buffer_is_still_bounded_by_the_ring_bytes() {
         let d = d.start_args(&["-b", value]);
         let ((), peak_kb, slowest) = watched(&d, "flood", || {
             d.wait_state("flood", |s| s == "Success");
-            wait_until("every line", || lines_received(&d, "flood") == LINES);
+            wait_until("every line", || d.lines_captured("flood") == LINES);
         });
         assert!(writer_ms(&elapsed) < WRITER_LIMIT_MS);
         assert!(peak_kb < RSS_BOUND_KB, "-b {value}: VmRSS {peak_kb} kB");
@@ -539,7 +521,7 @@ fn a_huge_buffer_is_still_bounded_by_the_ring_bytes() {
             kept_bytes <= RING_BYTES && kept_bytes > RING_BYTES - 2 * per_line,
             "-b {value}: the ring holds {kept_bytes} bytes"
         );
-        let kept = result(&d, "stream_readLogs", json!({"name": "flood"}))["lines"]
+        let kept = d.result("stream_readLogs", json!({"name": "flood"}))["lines"]
             .as_array()
             .expect("lines")
             .len() as u64;
@@ -559,12 +541,12 @@ fn a_zero_buffer_keeps_nothing_and_followers_get_exact_counts() {
     let ((), peak_kb, slowest) = watched(&d, "flood", || {
         d.ok(&["monitor", "flood"]);
         d.wait_state("flood", |s| s == "Success");
-        wait_until("every line", || lines_received(&d, "flood") == LINES);
+        wait_until("every line", || d.lines_captured("flood") == LINES);
     });
     assert!(writer_ms(&elapsed) < WRITER_LIMIT_MS);
     assert!(peak_kb < RSS_BOUND_KB, "VmRSS {peak_kb} kB");
     assert!(slowest < STATUS_LIMIT, "status took {slowest:?}");
-    let page = result(&d, "stream_readLogs", json!({"name": "flood"}));
+    let page = d.result("stream_readLogs", json!({"name": "flood"}));
     assert_eq!(page["lines"], json!([]));
     assert_eq!(metrics(&d)["log"]["kept_lines"], 0);
     // Nothing is kept, so the follower gets only gap items: exactly LINES.
