@@ -58,10 +58,16 @@ pub fn answers(socket: &Path) -> bool {
     {
         return false;
     }
+    let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    BufReader::new(stream)
-        .read_line(&mut line)
-        .is_ok_and(|n| n > 0)
+    if !reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        return false;
+    }
+    // Hang up and wait for zinit to close its end too, so this connection
+    // is gone from its descriptors before a test counts them.
+    let _ = reader.get_ref().shutdown(std::net::Shutdown::Write);
+    let _ = reader.read_to_end(&mut Vec::new());
+    true
 }
 
 /// A running `zinit init` for one test.
