@@ -362,6 +362,46 @@ impl Shell {
         self.main_cgroups.remove(&pid);
     }
 
+    /// A stop of `service` was accepted. If no main process of it runs (it
+    /// ended on its own: a oneshot that left a daemon behind, a crash
+    /// waiting for its restart), what it left in its cgroup is killed now:
+    /// nothing of a stopped service survives its stop. A running main
+    /// process is stopped the usual way, and its remnants die when it exits.
+    pub fn stopped(&mut self, service: &ServiceName) {
+        let Some(cgroups) = &self.cgroups else {
+            return;
+        };
+        if self.main_cgroups.values().any(|(s, _)| s == service) {
+            return;
+        }
+        let dir = cgroups.service_dir(service.as_str());
+        if !cgroup::populated(&dir).unwrap_or(false) {
+            return;
+        }
+        match cgroup::kill_all(&dir) {
+            Ok(pids) if pids.is_empty() => {}
+            Ok(pids) => {
+                self.daemon_log(
+                    LogLevel::Info,
+                    format!(
+                        "killed {} process(es) service {service} left behind in its cgroup",
+                        pids.len()
+                    ),
+                );
+                watch_remnants(service.clone(), dir, pids, self.logs.clone());
+            }
+            Err(e) => {
+                self.daemon_log(
+                    LogLevel::Error,
+                    format!(
+                        "service {service}: cannot kill what is left in cgroup {}: {e}",
+                        dir.display()
+                    ),
+                );
+            }
+        }
+    }
+
     /// A service was forgotten: its cgroup goes too.
     pub fn forgotten(&mut self, service: &ServiceName) {
         if let Some(cgroups) = &self.cgroups {

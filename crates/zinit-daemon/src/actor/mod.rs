@@ -191,6 +191,13 @@ impl Actor {
             } => Some((*reply, name.clone())),
             _ => None,
         };
+        let stop = match &input {
+            Input::Command {
+                reply,
+                command: Command::Stop(name),
+            } => Some((*reply, name.clone())),
+            _ => None,
+        };
         let mut queue = std::collections::VecDeque::from(self.core.handle(now, input));
         while let Some(effect) = queue.pop_front() {
             if let Some(feedback) = self.shell.execute(effect, replies) {
@@ -203,6 +210,11 @@ impl Actor {
         if let Some((reply, name)) = forget {
             if replies.iter().any(|(to, r)| *to == reply && r.is_ok()) {
                 self.shell.forgotten(&name);
+            }
+        }
+        if let Some((reply, name)) = stop {
+            if replies.iter().any(|(to, r)| *to == reply && r.is_ok()) {
+                self.shell.stopped(&name);
             }
         }
     }

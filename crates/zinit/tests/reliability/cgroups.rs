@@ -238,6 +238,46 @@ fn a_term_ignoring_escaper_is_killed_at_the_timeout() {
     });
 }
 
+/// A oneshot that finished but left a daemon behind (in another session),
+/// and a crashed service waiting for its restart that left a child: their
+/// main processes are gone, and `stop` still ends what they left.
+#[test]
+fn stop_ends_what_a_finished_or_crashed_service_left_behind() {
+    require_root!("stop_ends_what_a_finished_or_crashed_service_left_behind");
+    let d = Daemon::new();
+    let cg = CgroupMount::new(&d);
+    let setup = script(&d, "setup", "setsid sleep 1051 &\nexit 0\n");
+    d.service("setup", &sh_service(&setup, "oneshot: true\n"));
+    let crashy = script(&d, "crashy", "sleep 1052 &\nsleep 0.2\nexit 3\n");
+    d.service(
+        "crashy",
+        &sh_service(&crashy, "restart:\n  delay: 1h\n  max_delay: 1h\n"),
+    );
+    let d = d.start_args(&["--cgroup", &cg.arg()]);
+    d.wait_state("setup", |s| s == "Success");
+    let daemon = wait_count(&d, "sleep 1051", 1)[0];
+    wait_until("crashy to crash and wait for its restart", || {
+        d.state("crashy").0.starts_with("Error")
+    });
+    let child = wait_count(&d, "sleep 1052", 1)[0];
+    assert!(cgroup_pids(&cg.service("setup")).contains(&daemon));
+    assert!(cgroup_pids(&cg.service("crashy")).contains(&child));
+
+    d.ok(&["stop", "setup"]);
+    d.ok(&["stop", "crashy"]);
+    wait_until("what they left to be gone", || {
+        !alive(daemon) && !alive(child)
+    });
+    assert!(cgroup_pids(&cg.service("setup")).is_empty());
+    assert!(cgroup_pids(&cg.service("crashy")).is_empty());
+    assert!(
+        mentions(&d, "left behind in its cgroup") >= 2,
+        "{}",
+        d.output()
+    );
+    nothing_survives(&d);
+}
+
 #[test]
 fn without_cgroups_a_setsid_escaper_survives_stop() {
     // The documented limit: process groups cannot hold a process that
