@@ -54,6 +54,11 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 /// How long a refused client is given to send its request when zinit is
 /// out of descriptors (the accept loop waits meanwhile).
 const REFUSAL_WAIT_NO_FDS: Duration = Duration::from_millis(50);
+/// How long a connection that finds every slot busy may wait for one to
+/// free before it is refused: a client often arrives just as the previous
+/// one, already answered, is hanging up. The accept loop waits, so later
+/// clients wait their turn in the socket's backlog.
+const FULL_GRACE: Duration = Duration::from_millis(300);
 /// How long to pause after an accept error that is not about a connection
 /// (out of memory or buffers), so the loop never spins.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
@@ -149,10 +154,23 @@ async fn serve(listener: UnixListener, api: Api, access: Access, in_flight: InFl
             refuse_aside(stream, message, &refusing);
             continue;
         }
+        let mut full_until = None;
         let admitted = loop {
             match slots.admit(Budget::current()) {
                 Admission::Admitted(slot) => break Ok(slot),
-                Admission::Full { limit } => break Err(limit),
+                // Every connection is busy. One that was just answered is
+                // often about to hang up: wait a moment for its slot (the
+                // next clients wait in the backlog, in order), then refuse.
+                Admission::Full { limit } => {
+                    let until =
+                        *full_until.get_or_insert_with(|| tokio::time::Instant::now() + FULL_GRACE);
+                    if tokio::time::timeout_at(until, slots.changed())
+                        .await
+                        .is_err()
+                    {
+                        break Err(limit);
+                    }
+                }
                 // Accepting faster than connections start or close: let
                 // them show whether they are idle, or go.
                 Admission::Wait => slots.changed().await,
