@@ -318,6 +318,7 @@ async fn the_published_client_maps_line_protocol_errors_to_its_types() {
     let web = d.wait_running("web");
     d.wait_running("down");
     let stubborn = d.wait_running("stubborn");
+    wait_handles(stubborn, libc::SIGTERM);
     let proxy = LineOnlyProxy::start(&d.socket, d.path("line-only.sock"));
     let client = ZinitClient::new(&proxy.path);
 

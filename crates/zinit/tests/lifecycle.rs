@@ -38,6 +38,9 @@ fn services_start_in_dependency_order_and_stop_in_reverse() {
     });
     let started = std::fs::read_to_string(&order).unwrap();
     assert_eq!(started, "start db\nstart migrate\nstart app\n");
+    // Each sets its TERM trap just after writing its line.
+    wait_handles(d.state("db").1, libc::SIGTERM);
+    wait_handles(d.state("app").1, libc::SIGTERM);
 
     let status = d.terminate();
     assert!(status.success(), "zinit exited with {status}");
@@ -111,6 +114,8 @@ fn stop_sends_the_stop_signal_and_kills_at_the_timeout() {
     let d = d.start();
     let polite = d.wait_running("polite");
     let stubborn = d.wait_running("stubborn");
+    wait_handles(polite, libc::SIGINT);
+    wait_handles(stubborn, libc::SIGTERM);
     d.ok(&["stop", "polite"]);
     d.ok(&["stop", "stubborn"]);
     let (state, pid) = d.wait_state("polite", |s| s == "Success");

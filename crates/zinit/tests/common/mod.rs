@@ -70,6 +70,29 @@ pub fn answers(socket: &Path) -> bool {
     true
 }
 
+/// Whether process `pid` handles signal `sig` itself: a trap (caught) or
+/// ignored. A shell service sets its `trap` a moment after it is spawned,
+/// so a test that relies on it waits for this first.
+pub fn handles_signal(pid: u64, sig: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let bit = 1u64 << (sig - 1);
+    status
+        .lines()
+        .filter(|l| l.starts_with("SigCgt:") || l.starts_with("SigIgn:"))
+        .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+        .any(|mask| mask & bit != 0)
+}
+
+/// Wait until process `pid` has its handler (or SIG_IGN) for `sig` set.
+#[track_caller]
+pub fn wait_handles(pid: u64, sig: i32) {
+    wait_until(&format!("pid {pid} to handle signal {sig}"), || {
+        handles_signal(pid, sig)
+    });
+}
+
 /// A running `zinit init` for one test.
 pub struct Daemon {
     pub dir: tempfile::TempDir,

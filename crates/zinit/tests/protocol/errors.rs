@@ -309,6 +309,8 @@ fn requests_during_shutdown_are_refused() {
     d.service("web", "exec: \"sleep 1000\"\n");
     let mut d = d.start();
     let stubborn = d.wait_running("stubborn");
+    // It must ignore TERM before the shutdown, or it ends it at once.
+    wait_handles(stubborn, libc::SIGTERM);
     d.wait_running("web");
     let mut c = RpcConnection::open(&d.socket);
     assert_eq!(result(&mut c, "system_shutdown", json!([])), Value::Null);
