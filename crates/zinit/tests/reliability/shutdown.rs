@@ -69,6 +69,29 @@ impl Zinit {
             Zinit::Pid1(ns) => ns.d.try_exit(),
         }
     }
+
+    /// Poll until zinit has ended, at most [`END_LIMIT`] after `asked`,
+    /// calling `watch` on every poll (to time other processes meanwhile);
+    /// its exit status and how long after `asked` it ended.
+    fn wait_end(
+        &mut self,
+        asked: Instant,
+        what: &str,
+        mut watch: impl FnMut(),
+    ) -> (std::process::ExitStatus, Duration) {
+        loop {
+            watch();
+            if let Some(status) = self.ended() {
+                return (status, asked.elapsed());
+            }
+            assert!(
+                asked.elapsed() < END_LIMIT,
+                "{what} (limit {END_LIMIT:?})\n{}",
+                self.d().output()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// A service that, on TERM, records `start NAME <ns>` and, after `linger`
@@ -170,20 +193,11 @@ fn ordered_parallel_bounded(how: How) {
 
     let asked = z.shut_down(how);
     let mut stubborn_gone = None;
-    let (status, took) = loop {
+    let (status, took) = z.wait_end(asked, &format!("{how:?}: zinit did not end"), || {
         if stubborn_gone.is_none() && !alive(stubborn_pid) {
             stubborn_gone = Some(asked.elapsed());
         }
-        if let Some(status) = z.ended() {
-            break (status, asked.elapsed());
-        }
-        assert!(
-            asked.elapsed() < END_LIMIT,
-            "{how:?}: zinit did not end within {END_LIMIT:?}\n{}",
-            z.d().output()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    });
     let output = z.d().output();
     let stubborn_gone = stubborn_gone.unwrap_or(took);
     match how {
@@ -335,18 +349,11 @@ fn cycles_and_missing(how: How) {
     }
 
     let asked = z.shut_down(how);
-    let status = loop {
-        if let Some(status) = z.ended() {
-            break status;
-        }
-        assert!(
-            asked.elapsed() < END_LIMIT,
-            "{how:?}: a blocked graph held the shutdown\n{}",
-            z.d().output()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let took = asked.elapsed();
+    let (status, took) = z.wait_end(
+        asked,
+        &format!("{how:?}: a blocked graph held the shutdown"),
+        || {},
+    );
     assert!(status.success(), "{how:?}: {status}\n{}", z.d().output());
     // Two services that stop at once: nothing to wait for.
     assert!(took < Duration::from_secs(3), "{how:?}: took {took:?}");
