@@ -552,6 +552,21 @@ fn as_user(d: &Daemon, who: &[&str], args: &[&str]) -> std::process::Output {
         .expect("setpriv")
 }
 
+/// `nobody` cannot use the socket: the file's mode stops it, and with the
+/// mode opened to everyone the peer credentials check refuses it with
+/// exactly `refusal` (the CLI's stderr).
+#[track_caller]
+fn refused_by_mode_and_by_credentials(d: &Daemon, nobody: &[&str], refusal: &str) {
+    let out = as_user(d, nobody, &["list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("permission denied"), "{err}");
+    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = as_user(d, nobody, &["list"]);
+    assert!(!out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), refusal);
+}
+
 #[test]
 fn only_root_zinits_user_and_the_socket_group_may_connect() {
     require_root!("only_root_zinits_user_and_the_socket_group_may_connect");
@@ -560,17 +575,11 @@ fn only_root_zinits_user_and_the_socket_group_may_connect() {
     // The test's directory is private; let others reach the socket file,
     // so only its own mode stands in the way.
     std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    let out = as_user(&d, &nobody, &["list"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(err.contains("permission denied"), "{err}");
     // Even if the file's mode were opened, the credentials are checked.
-    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = as_user(&d, &nobody, &["list"]);
-    assert!(!out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "zinit: permission denied: uid 65534 (gid 65534) may not use this socket; only root and uid 0 may\n"
+    refused_by_mode_and_by_credentials(
+        &d,
+        &nobody,
+        "zinit: permission denied: uid 65534 (gid 65534) may not use this socket; only root and uid 0 may\n",
     );
     drop(d);
 
@@ -591,15 +600,10 @@ fn only_root_zinits_user_and_the_socket_group_may_connect() {
         assert!(out.status.success(), "{member:?}: {out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout), "web: Running\n");
     }
-    let out = as_user(&d, &nobody, &["list"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(err.contains("permission denied"), "{err}");
-    std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let out = as_user(&d, &nobody, &["list"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "zinit: permission denied: uid 65534 (gid 65534) may not use this socket; only root, uid 0 and members of group 100 may\n"
+    refused_by_mode_and_by_credentials(
+        &d,
+        &nobody,
+        "zinit: permission denied: uid 65534 (gid 65534) may not use this socket; only root, uid 0 and members of group 100 may\n",
     );
     // A refused client changed nothing and the daemon goes on.
     assert_eq!(d.ok(&["list"]), "web: Running\n");
