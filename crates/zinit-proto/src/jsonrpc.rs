@@ -17,11 +17,13 @@
 //!
 //! This module dispatches nothing; the server maps [`Request`]s to work.
 
+mod framing;
 mod method;
 mod params;
 #[cfg(test)]
 mod tests;
 
+pub use framing::{FrameEnd, ValueScanner};
 pub use method::Method;
 pub use params::{json_type, Params};
 

@@ -1,10 +1,10 @@
-//! JSON-RPC 2.0 over the socket: one request (or batch) per line, one
-//! response per line, many per connection, plus log subscriptions pushed
-//! as notifications.
+//! JSON-RPC 2.0 over the socket: requests (or batches) framed by JSON
+//! value, newline or not (see [`super::frames`]), one response per line,
+//! many per connection, plus log subscriptions pushed as notifications.
 
-use super::lines::{LineError, Lines};
+use super::frames::{FrameError, Frames};
 use super::slots::Slot;
-use super::{write_within, InFlight, IDLE_TIMEOUT, MAX_REQUEST_LINE};
+use super::{write_within, InFlight, IDLE_TIMEOUT, MAX_REQUEST};
 use crate::api::{log_item, Api, ApiError, LogFollow, LogQuery, Protocol};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -25,13 +25,13 @@ const PUSH_QUEUE: usize = 1024;
 
 static NEXT_SUBSCRIPTION: AtomicU64 = AtomicU64::new(1);
 
-/// Serve a JSON-RPC connection whose first line is `first`.
+/// Serve a JSON-RPC connection whose first request is `first`.
 ///
 /// Between requests the connection is idle (see [`super::IDLE_TIMEOUT`])
 /// unless it has a log subscription; then only a request it has begun
 /// must complete in time.
 pub async fn session<R, W>(
-    mut lines: Lines<R>,
+    mut frames: Frames<R>,
     mut writer: W,
     mut slot: Slot,
     api: &Api,
@@ -43,11 +43,12 @@ where
     W: AsyncWrite + Unpin,
 {
     let (push_tx, mut push_rx) = mpsc::channel::<String>(PUSH_QUEUE);
-    let mut line = first;
+    let mut frame = first;
     loop {
-        if !line.iter().all(u8::is_ascii_whitespace) {
+        // An empty frame is a blank line between requests: a keep-alive.
+        if !frame.is_empty() {
             let _guard = in_flight.begin();
-            let text = String::from_utf8_lossy(&line);
+            let text = String::from_utf8_lossy(&frame);
             if let Some(reply) = answer_frame(api, &text, &push_tx).await {
                 write_within(&mut writer, reply.as_bytes()).await?;
             }
@@ -61,7 +62,7 @@ where
         // Wait for the next request, pushing notifications meanwhile.
         loop {
             let deadline = if streaming {
-                lines.partial_since().map(|began| began + IDLE_TIMEOUT)
+                frames.partial_since().map(|began| began + IDLE_TIMEOUT)
             } else {
                 Some(waiting_since + IDLE_TIMEOUT)
             };
@@ -74,18 +75,18 @@ where
             tokio::select! {
                 // A request that is here is served before any close.
                 biased;
-                read = lines.next_line() => match read {
+                read = frames.next_frame() => match read {
                     Ok(Some(next)) => {
-                        line = next;
+                        frame = next;
                         break;
                     }
-                    Ok(None) | Err(LineError::Io(_)) => return Ok(()),
-                    Err(LineError::TooLong) => {
+                    Ok(None) | Err(FrameError::Io(_)) => return Ok(()),
+                    Err(FrameError::TooLong) => {
                         write_within(&mut writer, too_long_reply().as_bytes()).await?;
                         // The stream cannot be resynchronised: close it.
                         return writer.shutdown().await;
                     }
-                    Err(LineError::OverBudget) => {
+                    Err(FrameError::OverBudget) => {
                         let error = RpcError::invalid_request(super::over_budget_message());
                         let reply = Response::error(Value::Null, error).to_line();
                         write_within(&mut writer, reply.as_bytes()).await?;
@@ -104,15 +105,14 @@ where
     }
 }
 
-/// The answer to a request line over [`MAX_REQUEST_LINE`]: -32600 with a
-/// null id (the request's own id was never read).
+/// The answer to a request over [`MAX_REQUEST`]: -32600 with a null id
+/// (the request's own id was never read).
 pub fn too_long_reply() -> String {
-    let error =
-        RpcError::invalid_request(format!("request line longer than {MAX_REQUEST_LINE} bytes"));
+    let error = RpcError::invalid_request(format!("request longer than {MAX_REQUEST} bytes"));
     Response::error(Value::Null, error).to_line()
 }
 
-/// The line to write for one received frame, if any.
+/// The line to write for one received request or batch, if any.
 async fn answer_frame(api: &Api, text: &str, pushes: &mpsc::Sender<String>) -> Option<String> {
     match parse_frame(text) {
         Frame::Invalid(response) => Some(response.to_line()),

@@ -1,7 +1,7 @@
 //! The legacy line protocol: one command, one JSON reply, close. `log`
 //! streams text lines instead.
 
-use super::lines::{LineError, Lines};
+use super::frames::{FrameError, Frames};
 use super::{write_within, InFlight};
 use crate::api::{Api, ApiError, Protocol};
 use crate::logs::{FollowItem, LogFrom, LogLine};
@@ -18,7 +18,7 @@ use zinit_proto::wire::ServiceStats;
 
 /// Answer one legacy command line.
 pub async fn serve<R>(
-    reader: Lines<R>,
+    reader: Frames<R>,
     mut writer: OwnedWriteHalf,
     api: &Api,
     in_flight: &InFlight,
@@ -81,7 +81,7 @@ async fn finish<W: AsyncWrite + Unpin>(writer: &mut W, reply: String) -> std::io
 /// `log snapshot`: the buffer, then close. `log`: the buffer, then every
 /// new line until the client goes away.
 async fn stream_logs<R>(
-    mut reader: Lines<R>,
+    mut reader: Frames<R>,
     mut writer: OwnedWriteHalf,
     api: &Api,
     snapshot: bool,
@@ -128,11 +128,11 @@ where
                 write_within(&mut writer, text.as_bytes()).await?;
             },
             // What the client sends is read and dropped, line by line.
-            read = reader.next_line(), if reading => match read {
+            read = reader.next_frame(), if reading => match read {
                 Ok(Some(_)) => {}
                 Ok(None) if peer_hung_up(writer.as_ref()) => return Ok(()),
                 Ok(None) => reading = false,
-                Err(LineError::TooLong | LineError::OverBudget | LineError::Io(_)) => return Ok(()),
+                Err(FrameError::TooLong | FrameError::OverBudget | FrameError::Io(_)) => return Ok(()),
             },
             _ = hangup_check.tick() => {
                 if peer_hung_up(writer.as_ref()) {

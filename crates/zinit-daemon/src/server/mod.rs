@@ -1,6 +1,7 @@
 //! The control socket server: accepts connections and tells the two
 //! protocols apart by the first non-blank byte (`{` or `[` is JSON-RPC,
-//! anything else a legacy command line).
+//! framed by JSON value, anything else a legacy command line; see
+//! [`frames`]).
 //!
 //! Every accepted connection is checked against who may use the socket
 //! ([`peer::Access`]) and takes a slot ([`slots`]): the socket's
@@ -16,15 +17,15 @@
 //! Must not: hold any service state (everything goes through `Api`), or
 //! let one client's input or slowness affect another.
 
+mod frames;
 mod jsonrpc;
 mod legacy;
-mod lines;
 pub mod peer;
 pub mod slots;
 pub mod socket;
 
 use crate::api::Api;
-use lines::{LineError, Lines};
+use frames::{FrameError, Frames};
 use peer::Access;
 pub use slots::MAX_CONNECTIONS;
 use slots::{Admission, Budget, Slot, Slots};
@@ -36,10 +37,10 @@ use tokio::io::{AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Longest request line accepted, in bytes.
-pub const MAX_REQUEST_LINE: usize = 1 << 20;
+/// Longest request accepted (a legacy line or a JSON-RPC value), in bytes.
+pub const MAX_REQUEST: usize = 1 << 20;
 /// How long a connection waiting for a request may take to send a
-/// complete line (from when it started waiting: trickling bytes do not
+/// complete one (from when it started waiting: trickling bytes do not
 /// extend it; a blank line does, as a keep-alive). A connection with a log
 /// stream has no such limit, but a request it starts must still complete
 /// within this time of its first byte.
@@ -309,11 +310,11 @@ impl Complaints {
     }
 }
 
-/// How a wait for a request line ended without one.
+/// How a wait for a request ended without one.
 enum Idle {
     /// The client closed, or reading failed.
     Gone,
-    /// No complete line within [`IDLE_TIMEOUT`], or closed to make room.
+    /// No complete request within [`IDLE_TIMEOUT`], or closed to make room.
     TimedOut,
     TooLong,
     /// Partly received requests of all connections hold the whole budget.
@@ -321,19 +322,19 @@ enum Idle {
 }
 
 /// What a client is told when its request would take the partly received
-/// requests of all connections over [`lines::REQUEST_BUDGET`].
+/// requests of all connections over [`frames::REQUEST_BUDGET`].
 fn over_budget_message() -> String {
     format!(
         "zinit is busy: partly received requests already hold {} MiB; send the request again",
-        lines::REQUEST_BUDGET.limit() >> 20
+        frames::REQUEST_BUDGET.limit() >> 20
     )
 }
 
-/// Wait for the next line of a client that is waiting to send a request:
+/// Wait for the next frame of a client that is waiting to send a request:
 /// idle (may be closed for room) until it arrives, and at most until
 /// `deadline`.
 async fn idle_read<R>(
-    lines: &mut Lines<R>,
+    frames: &mut Frames<R>,
     slot: &mut Slot,
     deadline: Instant,
 ) -> Result<Vec<u8>, Idle>
@@ -345,16 +346,16 @@ where
         // A request already here is read even if the slot was just taken
         // for room: it is answered, then the connection closes.
         biased;
-        read = tokio::time::timeout_at(deadline.into(), lines.next_line()) => read,
+        read = tokio::time::timeout_at(deadline.into(), frames.next_frame()) => read,
         () = slot.evicted() => return Err(Idle::TimedOut),
     };
     slot.busy();
     match read {
         Err(_) => Err(Idle::TimedOut),
         Ok(Ok(Some(line))) => Ok(line),
-        Ok(Ok(None)) | Ok(Err(LineError::Io(_))) => Err(Idle::Gone),
-        Ok(Err(LineError::TooLong)) => Err(Idle::TooLong),
-        Ok(Err(LineError::OverBudget)) => Err(Idle::OverBudget),
+        Ok(Ok(None)) | Ok(Err(FrameError::Io(_))) => Err(Idle::Gone),
+        Ok(Err(FrameError::TooLong)) => Err(Idle::TooLong),
+        Ok(Err(FrameError::OverBudget)) => Err(Idle::OverBudget),
     }
 }
 
@@ -365,24 +366,23 @@ async fn connection(
     in_flight: &InFlight,
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
-    let mut lines = Lines::new(BufReader::new(read), MAX_REQUEST_LINE);
-    // Skip blank lines; the first non-blank one decides the protocol.
-    let line = loop {
-        match idle_read(&mut lines, &mut slot, Instant::now() + IDLE_TIMEOUT).await {
-            Ok(line) if line.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(line) => break line,
+    let mut frames = Frames::new(BufReader::new(read), MAX_REQUEST);
+    // Skip blank lines; the first request decides the protocol.
+    let first = loop {
+        match idle_read(&mut frames, &mut slot, Instant::now() + IDLE_TIMEOUT).await {
+            Ok(frame) if frame.is_empty() => continue,
+            Ok(frame) => break frame,
             Err(Idle::Gone | Idle::TimedOut) => return Ok(()),
             Err(Idle::OverBudget) => {
                 write_within(&mut write, refusal_line(&over_budget_message()).as_bytes()).await?;
                 return write.shutdown().await;
             }
             Err(Idle::TooLong) => {
-                // What was read of the line still tells the protocol, and
-                // each client must get a refusal it can parse.
-                let reply = if speaks_jsonrpc(lines.partial()) {
+                // Each client must get a refusal it can parse.
+                let reply = if frames.speaks_jsonrpc() {
                     jsonrpc::too_long_reply()
                 } else {
-                    let message = format!("request line longer than {MAX_REQUEST_LINE} bytes");
+                    let message = format!("request line longer than {MAX_REQUEST} bytes");
                     zinit_proto::legacy::reply_error(&message)
                 };
                 write_within(&mut write, reply.as_bytes()).await?;
@@ -390,13 +390,13 @@ async fn connection(
             }
         }
     };
-    if speaks_jsonrpc(&line) {
-        jsonrpc::session(lines, write, slot, api, in_flight, line).await
+    if frames.speaks_jsonrpc() {
+        jsonrpc::session(frames, write, slot, api, in_flight, first).await
     } else {
-        let text = String::from_utf8_lossy(&line).into_owned();
+        let text = String::from_utf8_lossy(&first).into_owned();
         // A legacy connection is one request (or a log stream): busy
         // until it closes.
-        legacy::serve(lines, write, api, in_flight, &text).await
+        legacy::serve(frames, write, api, in_flight, &text).await
     }
 }
 
@@ -413,13 +413,6 @@ async fn write_within<W: AsyncWrite + Unpin>(writer: &mut W, bytes: &[u8]) -> st
             format!("the client read nothing for {WRITE_TIMEOUT:?}"),
         )),
     }
-}
-
-/// Whether a connection whose first line starts with `line` speaks
-/// JSON-RPC: its first non-blank byte is `{` or `[`.
-fn speaks_jsonrpc(line: &[u8]) -> bool {
-    let first = line.iter().find(|b| !b.is_ascii_whitespace());
-    matches!(first, Some(b'{') | Some(b'['))
 }
 
 #[cfg(test)]

@@ -153,6 +153,7 @@ fn oversized_and_malformed_input_is_refused_and_serving_goes_on() {
     let status = ok(&status_body("web", web, "Running", "Up", "{}"));
     const MAX: usize = 1 << 20;
     let too_long = format!("request line longer than {MAX} bytes");
+    let rpc_too_long_message = format!("request longer than {MAX} bytes");
 
     // Exactly the limit is still read (and the name judged)...
     let name = "x".repeat(MAX - "status ".len());
@@ -170,7 +171,7 @@ fn oversized_and_malformed_input_is_refused_and_serving_goes_on() {
         err(&too_long)
     );
     let rpc_too_long = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32600,\"message\":\"invalid request: {too_long}\"}}}}\n"
+        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32600,\"message\":\"invalid request: {rpc_too_long_message}\"}}}}\n"
     );
     let request_line = request(json!(1), "service_status", json!([huge])) + "\n";
     assert_eq!(
