@@ -65,13 +65,15 @@ impl Request {
     }
 
     /// Resolves the method name (canonical or alias) and checks that the
-    /// params fit it (not too many positional values, no unknown names).
+    /// params fit it (see [`Params::check_names`]: parameters the method
+    /// does not have are ignored).
     /// Presence and types of individual params are checked when read, with
     /// [`Params::required_str`] and friends.
     pub fn resolve(&self) -> Result<Method, RpcError> {
         let method =
             Method::lookup(&self.method).ok_or_else(|| RpcError::method_not_found(&self.method))?;
-        self.params.check_names(method.param_names())?;
+        self.params
+            .check_names(method.param_names(), method.required_params())?;
         Ok(method)
     }
 

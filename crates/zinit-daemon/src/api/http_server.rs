@@ -101,13 +101,18 @@ impl HttpServer {
             let mut slot = self.lock();
             match &*slot {
                 Slot::Idle => *slot = Slot::Starting,
-                Slot::Starting => return Err(failure("an HTTP server is being started")),
+                Slot::Starting => {
+                    return Err(wrong_state("an HTTP server is being started", START))
+                }
                 Slot::Running(r) => {
-                    return Err(failure(format!(
-                        "an HTTP server is already running on {} (pid {}); stop it first with \
+                    return Err(wrong_state(
+                        format!(
+                            "an HTTP server is already running on {} (pid {}); stop it first with \
                          system_stop_http_server",
-                        r.address, r.pid
-                    )))
+                            r.address, r.pid
+                        ),
+                        START,
+                    ))
                 }
             }
         }
@@ -141,8 +146,8 @@ impl HttpServer {
     pub async fn stop(&self) -> Result<(), ApiError> {
         let running = match &*self.lock() {
             Slot::Running(r) => r.clone(),
-            Slot::Starting => return Err(stop_failure("an HTTP server is being started")),
-            Slot::Idle => return Err(stop_failure("no HTTP server is running")),
+            Slot::Starting => return Err(wrong_state("an HTTP server is being started", STOP)),
+            Slot::Idle => return Err(wrong_state("no HTTP server is running", STOP)),
         };
         for (signal, grace) in [(Signal::Term, STOP_GRACE), (Signal::Kill, STOP_GRACE)] {
             send(running.pid, signal)?;
@@ -371,6 +376,18 @@ fn send(pid: i32, signal: Signal) -> Result<(), ApiError> {
     process::signal(pid, signal, Scope::Process)
         .map(|_| ())
         .map_err(|e| stop_failure(e.to_string()))
+}
+
+/// The request does not fit the proxy's state (none running, one already
+/// running or starting): InvalidStateTransition, which upstream zinit's
+/// client reports under that name, rather than a process failure.
+fn wrong_state(message: impl Into<String>, action: &'static str) -> ApiError {
+    ApiError::app(
+        ErrorCode::InvalidStateTransition,
+        message.into(),
+        None,
+        action,
+    )
 }
 
 /// A ProcessError about starting (the default) or stopping the proxy.

@@ -304,14 +304,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::internal(format!("background task failed: {e}")))
 }
 
+/// Every way `service_monitor` can fail to load the file is ConfigError
+/// (-32005): upstream's OpenRPC document and server say so, and its client
+/// maps that code, not -32008, to its config-error type. The message still
+/// says which it was (missing, unreadable, not a regular file, invalid).
 fn load_error(e: LoadError, name: &ServiceName) -> ApiError {
-    let code = match e {
-        LoadError::NotFound { .. } | LoadError::Io { .. } | LoadError::NotRegular { .. } => {
-            ErrorCode::ServiceFileError
-        }
-        LoadError::Invalid { .. } => ErrorCode::ConfigError,
-    };
-    ApiError::app(code, e.to_string(), Some(name), "monitor")
+    ApiError::app(ErrorCode::ConfigError, e.to_string(), Some(name), "monitor")
 }
 
 fn file_error(e: ServiceFileError, action: &'static str) -> ApiError {

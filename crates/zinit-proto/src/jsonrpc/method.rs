@@ -29,6 +29,7 @@ pub enum Method {
     SystemStopHttpServer,
     StreamCurrentLogs,
     StreamSubscribeLogs,
+    StreamUnsubscribeLogs,
     StreamReadLogs,
     StreamFollowLogs,
     SystemMetrics,
@@ -41,7 +42,7 @@ const LOG_QUERY: &[&str] = &["name", "after_seq", "last", "since"];
 
 impl Method {
     /// Every method, in the order of the OpenRPC document.
-    pub const ALL: [Method; 23] = [
+    pub const ALL: [Method; 24] = [
         Method::RpcDiscover,
         Method::ServiceList,
         Method::ServiceStatus,
@@ -62,6 +63,7 @@ impl Method {
         Method::SystemStopHttpServer,
         Method::StreamCurrentLogs,
         Method::StreamSubscribeLogs,
+        Method::StreamUnsubscribeLogs,
         Method::StreamReadLogs,
         Method::StreamFollowLogs,
         Method::SystemMetrics,
@@ -90,6 +92,7 @@ impl Method {
             Method::SystemStopHttpServer => "system_stop_http_server",
             Method::StreamCurrentLogs => "stream_currentLogs",
             Method::StreamSubscribeLogs => "stream_subscribeLogs",
+            Method::StreamUnsubscribeLogs => "stream_unsubscribeLogs",
             Method::StreamReadLogs => "stream_readLogs",
             Method::StreamFollowLogs => "stream_followLogs",
             Method::SystemMetrics => "system_metrics",
@@ -121,6 +124,7 @@ impl Method {
             Method::ServiceKill => &["name", "signal"],
             Method::ServiceCreate => &["name", "content"],
             Method::SystemStartHttpServer => &["address"],
+            Method::StreamUnsubscribeLogs => &["subscription"],
             Method::StreamReadLogs | Method::StreamFollowLogs => LOG_QUERY,
         }
     }

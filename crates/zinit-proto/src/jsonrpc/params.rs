@@ -83,32 +83,41 @@ impl Params {
             .ok_or_else(|| mistyped(name, "an object", value))
     }
 
-    /// Rejects params a method with these parameter names cannot take: more
-    /// positional values than names, or a named parameter it does not have.
-    pub fn check_names(&self, names: &[&str]) -> Result<(), RpcError> {
-        match self {
-            Params::None => Ok(()),
-            Params::Positional(values) if values.len() > names.len() => {
-                Err(RpcError::invalid_params(format!(
-                    "too many parameters: expected at most {} ({}), got {}",
-                    names.len(),
-                    names.join(", "),
-                    values.len()
-                )))
-            }
-            Params::Positional(_) => Ok(()),
-            Params::Named(map) => match map.keys().find(|k| !names.contains(&k.as_str())) {
-                Some(unknown) => Err(RpcError::invalid_params(format!(
-                    "unknown parameter {unknown:?}; expected {}",
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ))),
-                None => Ok(()),
-            },
+    /// Checks params against a method's parameter names, of which the
+    /// first `required` are required.
+    ///
+    /// Parameters a method does not have are ignored, as upstream zinit's
+    /// jsonrpsee server ignores them: a client that adds one (a newer
+    /// field, upstream's `filter` next to `name`) is never refused for it.
+    /// Only when a required parameter is missing and the request named
+    /// others is the error about those names, since a misspelt name
+    /// (`nme`) is then the likely cause.
+    pub fn check_names(&self, names: &[&str], required: usize) -> Result<(), RpcError> {
+        let Params::Named(map) = self else {
+            return Ok(());
+        };
+        let missing = names[..required.min(names.len())]
+            .iter()
+            .any(|name| !map.contains_key(*name));
+        let unknown: Vec<&str> = map
+            .keys()
+            .map(String::as_str)
+            .filter(|key| !names.contains(key))
+            .collect();
+        if !missing || unknown.is_empty() {
+            return Ok(());
         }
+        let quoted: Vec<String> = unknown.iter().map(|k| format!("{k:?}")).collect();
+        Err(RpcError::invalid_params(format!(
+            "unknown parameter{} {}; expected {}",
+            if unknown.len() == 1 { "" } else { "s" },
+            quoted.join(", "),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        )))
     }
 
     /// The `params` member to send, `None` when it should be omitted.
@@ -168,7 +177,7 @@ mod tests {
         for params in [&by_pos, &by_name] {
             assert_eq!(params.required_str(0, "name").unwrap(), "redis");
             assert_eq!(params.required_str(1, "signal").unwrap(), "SIGHUP");
-            params.check_names(&["name", "signal"]).unwrap();
+            params.check_names(&["name", "signal"], 2).unwrap();
         }
     }
 
@@ -228,23 +237,37 @@ mod tests {
     }
 
     #[test]
-    fn arity_and_unknown_names() {
-        let err = positional(json!(["a", "b"]))
-            .check_names(&["name"])
+    fn parameters_a_method_lacks_are_ignored_unless_a_required_one_is_missing() {
+        // Extra values by position or by name, as jsonrpsee's server takes them.
+        positional(json!(["a", "b"]))
+            .check_names(&["name"], 1)
+            .unwrap();
+        positional(json!({"name": "a", "filter": "b"}))
+            .check_names(&["name"], 1)
+            .unwrap();
+        positional(json!({"x": 1})).check_names(&[], 0).unwrap();
+        positional(json!({"filter": "a"}))
+            .check_names(&["name"], 0)
+            .unwrap();
+        // A required one missing: the names given are the likely mistake.
+        let err = positional(json!({"nme": "a"}))
+            .check_names(&["name"], 1)
             .unwrap_err();
         assert_eq!(err.code, INVALID_PARAMS);
-        assert!(err.message.contains("too many parameters"), "{err}");
-        let err = positional(json!({"nme": "a"}))
-            .check_names(&["name"])
+        assert_eq!(
+            err.message,
+            "invalid params: unknown parameter \"nme\"; expected name"
+        );
+        let err = positional(json!({"signal": "KILL", "nme": "a", "x": 1}))
+            .check_names(&["name", "signal"], 2)
             .unwrap_err();
-        assert!(err.message.contains("unknown parameter \"nme\""), "{err}");
-        let err = positional(json!({"x": 1})).check_names(&[]).unwrap_err();
-        assert!(err.message.contains("expected none"), "{err}");
-        positional(json!([])).check_names(&[]).unwrap();
-        positional(json!({})).check_names(&[]).unwrap();
-        positional(json!(["a"]))
-            .check_names(&["name", "signal"])
-            .unwrap();
+        assert_eq!(
+            err.message,
+            "invalid params: unknown parameters \"nme\", \"x\"; expected name, signal"
+        );
+        // Missing with nothing unknown is left to the accessor's message.
+        positional(json!({})).check_names(&["name"], 1).unwrap();
+        positional(json!([])).check_names(&["name"], 1).unwrap();
     }
 
     #[test]

@@ -159,7 +159,7 @@ fn frames(p: &Proxy, d: &Daemon, web: u64) {
     for frame in [
         "[]",
         r#"{"jsonrpc":"2.0","id":1}"#,
-        r#"{"jsonrpc":"2.0","id":1,"method":"service_status","params":["web","x"]}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"service_status","params":{"nme":"web"}}"#,
     ] {
         let answer = same_as_socket(p, socket, frame);
         assert!(answer["error"]["code"].is_i64(), "{frame}: {answer}");
@@ -172,9 +172,13 @@ fn frames(p: &Proxy, d: &Daemon, web: u64) {
         assert_eq!(answer["id"], Value::Null);
     }
     // Not JSON: -32700 with HTTP 200, as the socket answers.
-    let parse = same_as_socket(p, socket, "{\"jsonrpc\": \"2.0\", ");
+    let parse = same_as_socket(p, socket, "{\"jsonrpc\": \"2.0\", }");
     assert_eq!(parse["error"]["code"], -32700);
     assert_eq!(parse["id"], Value::Null);
+    // A body that ends inside a value is a parse error too (on the socket
+    // more bytes may still come: it waits for them).
+    let cut = p.post("{\"jsonrpc\": \"2.0\", ").json();
+    assert_eq!(cut["error"]["code"], -32700, "{cut}");
     let invalid_utf8 = http(
         p.addr,
         "POST",

@@ -92,7 +92,11 @@ fn the_daemon_starts_and_stops_its_http_server() {
 
     // One at a time.
     let second = d.rpc("system.start_http_server", json!(["127.0.0.1:0"]));
-    assert_eq!(second["error"]["code"], -32011, "{second}");
+    assert_eq!(second["error"]["code"], -32009, "{second}");
+    assert_eq!(
+        second["error"]["data"]["code_name"],
+        "InvalidStateTransition"
+    );
     let message = second["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("already running") && message.contains(&address.to_string()),
@@ -109,7 +113,11 @@ fn the_daemon_starts_and_stops_its_http_server() {
         "still listening on {address}"
     );
     let again = d.rpc("system_stop_http_server", json!([]));
-    assert_eq!(again["error"]["code"], -32011, "{again}");
+    assert_eq!(again["error"]["code"], -32009, "{again}");
+    assert_eq!(
+        again["error"]["data"]["action"], "stop_http_server",
+        "{again}"
+    );
     assert!(again["error"]["message"]
         .as_str()
         .unwrap()
