@@ -12,6 +12,8 @@
 //! `logs`, `shutdown` and `reboot` always use the line protocol.
 
 mod common;
+#[path = "compat/upstream.rs"]
+mod upstream;
 
 use common::*;
 use serde_json::{json, Value};

@@ -8,6 +8,8 @@ mod common;
 
 #[path = "protocol/errors.rs"]
 mod errors;
+#[path = "protocol/framing.rs"]
+mod framing;
 #[path = "protocol/legacy.rs"]
 mod legacy;
 #[path = "protocol/logs.rs"]
