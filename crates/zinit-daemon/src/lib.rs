@@ -19,5 +19,5 @@ pub mod server;
 pub mod service_files;
 
 pub use run::{run, DaemonConfig, Stopped};
-pub use server::socket::{bind, BindError, ControlSocket};
+pub use server::socket::{bind, BindError, ControlSocket, ControlSockets};
 pub use zinit_core::supervisor::ShutdownMode;

@@ -8,7 +8,7 @@ use crate::config_dir;
 use crate::leftovers;
 use crate::logs::{LogHub, RingLimits};
 use crate::probe_output::ProbeOutputs;
-use crate::server::{self, socket::ControlSocket};
+use crate::server::{self, socket::ControlSockets};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,7 +57,7 @@ pub struct Stopped {
 /// The caller decides what the outcome means (exit, power off, reboot).
 pub async fn run(
     config: DaemonConfig,
-    socket: Option<ControlSocket>,
+    sockets: Option<ControlSockets>,
     shutdown: impl Future<Output = ShutdownMode>,
 ) -> Stopped {
     if let Err(e) = crate::process::mark_inherited_fds_cloexec() {
@@ -90,28 +90,36 @@ pub async fn run(
         logs,
         probe_outputs,
     );
-    if let Some(socket) = &socket {
-        api = api.with_control_socket(socket.path.clone());
+    if let Some(sockets) = &sockets {
+        api = api.with_control_socket(sockets.primary.path.clone());
     }
 
     // Load before serving, so the first answer already shows every service;
     // clients that connect meanwhile wait in the socket's backlog.
-    let state = socket.as_ref().map(|s| leftovers::state_path(&s.path));
+    let state = sockets
+        .as_ref()
+        .map(|s| leftovers::state_path(&s.primary.path));
     let recorder = load_services(&handle, config.config_dir.clone(), state, cgroups.clone()).await;
 
-    let server = socket.as_ref().and_then(|socket| {
-        match socket
-            .listener
-            .try_clone()
-            .and_then(tokio::net::UnixListener::from_std)
-        {
-            Ok(listener) => Some(server::start(listener, api.clone(), socket.access())),
-            Err(e) => {
-                let path = socket.path.display();
-                tracing::error!("cannot serve the control socket {path}: {e}");
-                None
-            }
-        }
+    let server = sockets.as_ref().map(|sockets| {
+        let listeners = sockets
+            .all()
+            .filter_map(|socket| {
+                match socket
+                    .listener
+                    .try_clone()
+                    .and_then(tokio::net::UnixListener::from_std)
+                {
+                    Ok(listener) => Some(listener),
+                    Err(e) => {
+                        let path = socket.path.display();
+                        tracing::error!("cannot serve the control socket {path}: {e}");
+                        None
+                    }
+                }
+            })
+            .collect();
+        server::start(listeners, api.clone(), sockets.primary.access())
     });
 
     tokio::pin!(shutdown);
@@ -135,8 +143,8 @@ pub async fn run(
     if let Some(cgroups) = cgroups {
         let _ = tokio::task::spawn_blocking(move || cgroups.clean_up_at_exit()).await;
     }
-    if let Some(socket) = &socket {
-        ControlSocket::remove_file(&socket.path, socket.inode());
+    if let Some(sockets) = &sockets {
+        sockets.remove_files();
     }
     tracing::info!("zinit stopped");
     stopped

@@ -172,4 +172,11 @@ pub struct InitArgs {
     /// it the socket is 0600.
     #[arg(long, value_name = "GROUP")]
     pub socket_group: Option<String>,
+
+    /// Also serve the control socket at PATH (repeatable), for clients
+    /// that look for it elsewhere: upstream zinit 0.2.15 and later default
+    /// to /tmp/zinit.sock, zinit 0.3 to /run/zinit.sock. Same protocols,
+    /// mode and peer checks as the -s socket; never added by default.
+    #[arg(long, value_name = "PATH")]
+    pub also_socket: Vec<PathBuf>,
 }

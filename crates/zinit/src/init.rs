@@ -5,11 +5,12 @@
 use crate::cli::{Args, InitArgs};
 use crate::logging::{self, LogConfig, LogOutput};
 use crate::signals::{shutdown_requests, RunMode};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use zinit_daemon::pid1::{self, FinalAct};
 use zinit_daemon::process::cgroup::CgroupChoice;
-use zinit_daemon::server::socket::{bind_with, resolve_group};
-use zinit_daemon::{BindError, ControlSocket, DaemonConfig, ShutdownMode, Stopped};
+use zinit_daemon::server::socket::{bind_with, resolve_group, world_writable_directory};
+use zinit_daemon::{BindError, ControlSockets, DaemonConfig, ShutdownMode, Stopped};
 
 /// Container mode: some service had to be SIGKILLed during the shutdown.
 const EXIT_FORCED: u8 = 1;
@@ -81,6 +82,18 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         cgroup,
     };
     let socket_path = args.socket.clone();
+    let also_sockets = match distinct_socket_paths(&socket_path, &init.also_socket) {
+        Ok(paths) => paths,
+        // PID 1 never gives up: serve each path once.
+        Err(e) if is_pid1 => {
+            tracing::warn!("{e}");
+            dedup_paths(&socket_path, &init.also_socket)
+        }
+        Err(e) => {
+            logging::error_before_exit(&e);
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let socket_group = init.socket_group.clone();
     // A panic that escapes the runtime must not end PID 1 (the kernel would
     // panic); tasks' panics are already contained by tokio.
@@ -89,8 +102,9 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
             // Before anything else: a signal while the socket is bound or the
             // services load must stop zinit cleanly, not kill it outright.
             let requests = shutdown_requests(mode);
-            let socket = match bind_socket(&socket_path, socket_group.as_deref(), is_pid1) {
-                Ok(socket) => Some(socket),
+            let group = socket_group.as_deref();
+            let sockets = match bind_sockets(&socket_path, &also_sockets, group, is_pid1) {
+                Ok(sockets) => Some(sockets),
                 // PID 1 never gives up: supervise without a control socket.
                 Err(e) if is_pid1 => {
                     tracing::error!("{e}; running without a control socket");
@@ -101,13 +115,22 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
                     return None;
                 }
             };
+            let served: Vec<String> = sockets
+                .iter()
+                .flat_map(ControlSockets::all)
+                .map(|s| s.path.display().to_string())
+                .collect();
             tracing::info!(
                 "zinit {} starting as {mode:?}: config {}, socket {}",
                 env!("CARGO_PKG_VERSION"),
                 config.config_dir.display(),
-                socket_path.display()
+                if served.is_empty() {
+                    "none".to_owned()
+                } else {
+                    served.join(", ")
+                }
             );
-            Some(zinit_daemon::run(config, socket, requests).await)
+            Some(zinit_daemon::run(config, sockets, requests).await)
         })
     });
     let stopped = match std::panic::catch_unwind(serve) {
@@ -121,13 +144,17 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
     finish(mode, stopped, log)
 }
 
-/// Bind the control socket, for `group` too if one is given. PID 1 with a
-/// group that does not exist keeps a private socket rather than none.
-fn bind_socket(
-    path: &std::path::Path,
+/// Bind the control socket and every `--also-socket` path, for `group`
+/// too if one is given. PID 1 keeps what it could bind (a private socket
+/// rather than none when the group does not exist, the primary socket when
+/// another path fails); a daemon refuses to start half-served, removing
+/// what it had bound.
+fn bind_sockets(
+    primary: &Path,
+    also: &[PathBuf],
     group: Option<&str>,
     is_pid1: bool,
-) -> Result<ControlSocket, BindError> {
+) -> Result<ControlSockets, BindError> {
     let group = match group.map(resolve_group).transpose() {
         Ok(group) => group,
         Err(e) if is_pid1 => {
@@ -136,7 +163,56 @@ fn bind_socket(
         }
         Err(e) => return Err(e),
     };
-    bind_with(path, group)
+    let mut sockets = ControlSockets {
+        primary: bind_with(primary, group)?,
+        also: Vec::new(),
+    };
+    for path in also {
+        if let Some(dir) = world_writable_directory(path) {
+            tracing::warn!(
+                "control socket {}: anyone can create files in {}, so another user could \
+                 take this name while zinit is down and answer its clients; prefer /run",
+                path.display(),
+                dir.display()
+            );
+        }
+        match bind_with(path, group) {
+            Ok(socket) => sockets.also.push(socket),
+            Err(e) if is_pid1 => tracing::error!("{e}; not serving that path"),
+            Err(e) => {
+                sockets.remove_files();
+                return Err(e);
+            }
+        }
+    }
+    Ok(sockets)
+}
+
+/// `--also-socket` paths must differ from `-s` and from each other.
+fn distinct_socket_paths(primary: &Path, also: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let unique = dedup_paths(primary, also);
+    if unique.len() == also.len() {
+        return Ok(unique);
+    }
+    let repeated = also
+        .iter()
+        .enumerate()
+        .find(|(i, p)| *p == primary || also[..*i].contains(p))
+        .map_or_else(String::new, |(_, p)| p.display().to_string());
+    Err(format!(
+        "--also-socket {repeated} is given twice (or is the -s socket); each path is served once"
+    ))
+}
+
+/// `also` without `primary` and without repeats, in order.
+fn dedup_paths(primary: &Path, also: &[PathBuf]) -> Vec<PathBuf> {
+    let mut unique: Vec<PathBuf> = Vec::new();
+    for path in also {
+        if path != primary && !unique.contains(path) {
+            unique.push(path.clone());
+        }
+    }
+    unique
 }
 
 /// What happens once every service is down.

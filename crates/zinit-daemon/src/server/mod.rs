@@ -90,28 +90,54 @@ impl InFlight {
 
 /// The running server.
 pub struct Server {
-    task: tokio::task::JoinHandle<()>,
+    accepting: Vec<tokio::task::JoinHandle<()>>,
     in_flight: InFlight,
 }
 
 impl Server {
     /// Stop accepting, then give requests under way `grace` to answer.
     pub async fn stop(self, grace: Duration) {
-        self.task.abort();
+        for task in &self.accepting {
+            task.abort();
+        }
         self.in_flight.drain(grace).await;
     }
 }
 
-/// Start serving connections on `listener` to the peers `access` allows.
-pub fn start(listener: UnixListener, api: Api, access: Access) -> Server {
+/// Start serving connections on every one of `listeners` (the control
+/// socket and the paths it is also served on) to the peers `access`
+/// allows. They share one connection budget: more paths are not more
+/// descriptors.
+pub fn start(listeners: Vec<UnixListener>, api: Api, access: Access) -> Server {
     let in_flight = InFlight::new();
-    let task = tokio::spawn(serve(listener, api, access, in_flight.clone()));
-    Server { task, in_flight }
+    let slots = Arc::new(Slots::default());
+    let accepting = listeners
+        .into_iter()
+        .map(|listener| {
+            let serving = serve(
+                listener,
+                api.clone(),
+                access.clone(),
+                in_flight.clone(),
+                slots.clone(),
+            );
+            tokio::spawn(serving)
+        })
+        .collect();
+    Server {
+        accepting,
+        in_flight,
+    }
 }
 
 /// Accept and serve connections until the task is dropped.
-async fn serve(listener: UnixListener, api: Api, access: Access, in_flight: InFlight) {
-    let slots = Arc::new(Slots::default());
+async fn serve(
+    listener: UnixListener,
+    api: Api,
+    access: Access,
+    in_flight: InFlight,
+    slots: Arc<Slots>,
+) {
     let mut spare = open_spare();
     let mut complaints = Complaints::default();
     let refusing = Arc::new(AtomicUsize::new(0));

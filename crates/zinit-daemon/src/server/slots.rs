@@ -129,6 +129,13 @@ impl Slots {
         self.changed.notified().await;
     }
 
+    /// Wake every accept loop waiting in [`changed`](Self::changed) (one
+    /// per socket path), or the next one to wait if none is.
+    fn signal_change(&self) {
+        self.changed.notify_waiters();
+        self.changed.notify_one();
+    }
+
     /// Connections open now.
     pub fn open(&self) -> usize {
         self.lock().open
@@ -182,7 +189,7 @@ impl Slot {
         inner.idle.insert(key, self.close.clone());
         self.state = State::Idle(key);
         drop(inner);
-        self.slots.changed.notify_one();
+        self.slots.signal_change();
     }
 
     /// The connection is being answered or streams logs: it is kept.
@@ -217,7 +224,7 @@ impl Drop for Slot {
         }
         inner.open -= 1;
         drop(inner);
-        self.slots.changed.notify_one();
+        self.slots.signal_change();
     }
 }
 

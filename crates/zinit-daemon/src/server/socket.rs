@@ -51,6 +51,45 @@ impl ControlSocket {
     }
 }
 
+/// The control socket and the other paths the same zinit is served on
+/// (`zinit init --also-socket PATH`): clients of every upstream generation
+/// look for it in a different place (`/var/run/zinit.sock`,
+/// `/tmp/zinit.sock`, `/run/zinit.sock`). Each path is a socket of its own,
+/// bound like the primary, so each can be bind-mounted into a container.
+#[derive(Debug)]
+pub struct ControlSockets {
+    /// The `-s` path: the one the HTTP proxy forwards to and the state file
+    /// is named after.
+    pub primary: ControlSocket,
+    pub also: Vec<ControlSocket>,
+}
+
+impl ControlSockets {
+    /// The primary socket, then the others.
+    pub fn all(&self) -> impl Iterator<Item = &ControlSocket> {
+        std::iter::once(&self.primary).chain(&self.also)
+    }
+
+    /// Remove every socket file still ours.
+    pub fn remove_files(&self) {
+        for socket in self.all() {
+            ControlSocket::remove_file(&socket.path, socket.inode);
+        }
+    }
+}
+
+/// The directory holding `path` when anyone may create files in it (like
+/// `/tmp`): whoever binds the name there first, or while zinit is down,
+/// answers zinit's clients, so zinit never puts a socket there by itself.
+pub fn world_writable_directory(path: &Path) -> Option<PathBuf> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mode = std::fs::metadata(&parent).ok()?.permissions().mode();
+    (mode & 0o002 != 0).then_some(parent)
+}
+
 /// A group given by name (`zinit`) or number (`1000`).
 pub fn resolve_group(text: &str) -> Result<Gid, BindError> {
     if let Ok(number) = text.parse::<u32>() {
