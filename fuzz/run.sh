@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-30}"
 sanitizer="${ZINIT_FUZZ_SANITIZER:-none}"
-targets=(service_file legacy_line jsonrpc_frame envfile)
+targets=(service_file legacy_line jsonrpc_frame jsonrpc_stream envfile)
 
 echo "== fuzz: corpus replay and mutation smoke (stable)"
 ZINIT_FUZZ_SMOKE_SECS="${ZINIT_FUZZ_SMOKE_SECS:-2}" cargo test --release

@@ -9,7 +9,7 @@
 use serde_json::Value;
 use zinit_core::config::{parse_service, service_file_to_json, Diagnostic, Severity};
 use zinit_core::envfile::parse_environment;
-use zinit_proto::jsonrpc::{self, Frame, Method, Request, Response};
+use zinit_proto::jsonrpc::{self, Frame, Method, Request, Response, ValueScanner};
 use zinit_proto::legacy::{self, LegacyCommand};
 
 /// A service file (YAML text) lowered to a spec, with diagnostics.
@@ -292,6 +292,129 @@ fn check_response_line(response: &Response) {
     assert!(line.starts_with(r#"{"jsonrpc":"2.0""#), "{line}");
     let again = Response::from_line(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
     assert_eq!(&again, response);
+}
+
+/// A JSON-RPC byte stream split into requests as the socket splits it
+/// ([`ValueScanner`], driven the way the daemon's reader drives it: blanks
+/// between requests skipped, bytes appended as they arrive). The first
+/// byte picks a chunk size for the rest.
+///
+/// - the split does not depend on how the bytes arrive: one at a time,
+///   in chunks of the picked size, or all at once give the same frames;
+/// - nothing is lost or invented: the frames and the blanks between them
+///   are the input, in order; no frame starts with a blank;
+/// - a stream of objects and arrays that `serde_json` reads as valid JSON
+///   values is split into exactly those values (an invalid escape may make
+///   `serde_json` call a balanced frame unfinished: only valid input has
+///   one right split);
+/// - every frame gets an answer through [`jsonrpc_frame`]'s checks.
+pub fn jsonrpc_stream(data: &[u8]) {
+    let Some((&pick, stream)) = data.split_first() else {
+        return;
+    };
+    let chunk = usize::from(pick % 16) + 1;
+    let (frames, rest) = split_stream(stream, chunk);
+    assert_eq!(split_stream(stream, 1), (frames.clone(), rest.clone()));
+    assert_eq!(
+        split_stream(stream, stream.len().max(1)),
+        (frames.clone(), rest.clone())
+    );
+    // Frames are the input's own bytes, in order, with only blanks (a
+    // bare value's line ending among them) between them.
+    let mut at = 0;
+    for (start, frame) in frames.iter().chain(rest.as_ref()) {
+        assert!(*start >= at, "frames overlap");
+        assert!(
+            stream[at..*start].iter().all(u8::is_ascii_whitespace),
+            "bytes skipped that are not blanks"
+        );
+        assert!(
+            !frame[0].is_ascii_whitespace(),
+            "a frame starts with a blank"
+        );
+        assert_eq!(&stream[*start..*start + frame.len()], frame.as_slice());
+        at = start + frame.len();
+    }
+    if let Some((start, tail)) = &rest {
+        assert_eq!(
+            start + tail.len(),
+            stream.len(),
+            "the unfinished tail is the end"
+        );
+    } else {
+        assert!(stream[at..].iter().all(u8::is_ascii_whitespace));
+    }
+    if let Some(values) = json_values(stream) {
+        let split: Vec<(usize, usize)> = frames.iter().map(|(at, f)| (*at, at + f.len())).collect();
+        assert_eq!(split, values, "valid JSON values split differently");
+        assert!(rest.is_none());
+    }
+    for (_, frame) in &frames {
+        jsonrpc_frame(frame);
+    }
+}
+
+/// Where each value of `stream` starts and ends, when it is nothing but
+/// objects and arrays separated by blanks, as `serde_json` reads it.
+fn json_values(stream: &[u8]) -> Option<Vec<(usize, usize)>> {
+    let mut values = serde_json::Deserializer::from_slice(stream).into_iter::<Value>();
+    let mut found = Vec::new();
+    let mut end = 0;
+    while let Some(value) = values.next() {
+        let value = value.ok()?;
+        let start = end
+            + stream[end..]
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())?;
+        if !matches!(value, Value::Object(_) | Value::Array(_)) {
+            return None;
+        }
+        end = values.byte_offset();
+        found.push((start, end));
+    }
+    Some(found)
+}
+
+/// A frame and where it starts in the stream.
+type Located = (usize, Vec<u8>);
+
+/// The frames of `stream` and its unfinished tail, if any, fed `chunk`
+/// bytes at a time.
+fn split_stream(stream: &[u8], chunk: usize) -> (Vec<Located>, Option<Located>) {
+    let mut frames = Vec::new();
+    let mut partial: Vec<u8> = Vec::new();
+    let mut start = 0;
+    let mut scanner = ValueScanner::new();
+    let mut at = 0;
+    while at < stream.len() {
+        if partial.is_empty() {
+            if stream[at].is_ascii_whitespace() {
+                at += 1;
+                continue;
+            }
+            start = at;
+        }
+        let take = chunk.min(stream.len() - at);
+        let before = partial.len();
+        partial.extend_from_slice(&stream[at..at + take]);
+        match scanner.scan(&partial) {
+            Some(end) => {
+                assert!(end.len <= end.consumed && end.consumed <= partial.len());
+                assert!(
+                    end.consumed > before,
+                    "a frame ended in bytes already scanned"
+                );
+                at += end.consumed - before;
+                partial.truncate(end.len);
+                assert!(!partial.is_empty(), "an empty frame");
+                frames.push((start, std::mem::take(&mut partial)));
+                scanner = ValueScanner::new();
+            }
+            None => at += take,
+        }
+    }
+    let rest = (!partial.is_empty()).then_some((start, partial));
+    (frames, rest)
 }
 
 /// `/etc/environment`.

@@ -211,6 +211,11 @@ fn jsonrpc_frame() {
 }
 
 #[test]
+fn jsonrpc_stream() {
+    smoke("jsonrpc_stream", zinit_fuzz::jsonrpc_stream);
+}
+
+#[test]
 fn envfile() {
     smoke("envfile", zinit_fuzz::envfile);
 }
@@ -270,6 +275,30 @@ fn large_inputs_stay_linear() {
                 .join(",")
             )
             .into_bytes(),
+        ),
+        (
+            "one request over many lines",
+            zinit_fuzz::jsonrpc_stream,
+            [
+                b"\x03{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"service_list\",\"params\":["
+                    .to_vec(),
+                lines(200_000, &|_| "1,\n".to_owned()),
+                b"1]}".to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            "many requests back to back",
+            zinit_fuzz::jsonrpc_stream,
+            [
+                b"\x0f".to_vec(),
+                lines(10_000, &|i| {
+                    format!(
+                        r#"{{"jsonrpc":"2.0","id":{i},"method":"service_status","params":["a"]}}"#
+                    )
+                }),
+            ]
+            .concat(),
         ),
         (
             "many quoted words",

@@ -136,6 +136,20 @@ fn requests_end_with_their_json_value_newline_or_not() {
     assert_eq!(c.next()["error"]["code"], -32600);
     c.write(&list_request(10));
     assert_eq!(c.next(), list_reply(10));
+
+    // A client that reads to end of file: half-closing after its request
+    // brings the reply and the end at once (docs/compat.md).
+    let mut eof_reader = UnixStream::connect(&d.socket).unwrap();
+    eof_reader.set_read_timeout(Some(PROMPT)).unwrap();
+    eof_reader.write_all(list_request(11).as_bytes()).unwrap();
+    eof_reader.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut all = String::new();
+    eof_reader.read_to_string(&mut all).unwrap();
+    assert!(
+        all.ends_with('\n') && all.matches('\n').count() == 1,
+        "{all:?}"
+    );
+    assert_eq!(serde_json::from_str::<Value>(&all).unwrap(), list_reply(11));
 }
 
 #[test]
