@@ -138,6 +138,7 @@ def floor_multiples(case: sc.Case, cases: dict) -> list[tuple[str, float]]:
     if own:
         label = {"status_cli": "zinit status / /bin/true",
                  "rpc_rtt": "zinit rpc-rtt / echo-floor",
+                 "rpc_rtt_no_newline": "zinit rpc-rtt --no-newline / echo-floor",
                  "rpc_load": "zinit rpc-load / echo-load (higher is better)",
                  "lines": "zinit lines/s / pipe-floor (higher is better)"}.get(case.name)
         if label:

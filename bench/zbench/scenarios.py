@@ -129,7 +129,9 @@ def status_cli():
     return run
 
 
-def rpc_rtt():
+def rpc_rtt(newline: bool = True):
+    """newline=False sends each request as upstream's reth-ipc client does:
+    no newline, the request ends with its closing brace."""
     def run(cfg: Cfg, sup: str):
         n = "200" if cfg.quick else "5000"
         if sup == "floor":
@@ -138,8 +140,11 @@ def rpc_rtt():
         with Session(cfg.root, cfg.tools, sup, flat(10)) as s:
             s.start()
             s.wait_all(30)
-            r = run_json([cfg.tools.tool, "rpc-rtt", "--socket", s.sup.sock,
-                          "--name", "s01", "--runs", n])
+            argv = [cfg.tools.tool, "rpc-rtt", "--socket", s.sup.sock,
+                    "--name", "s01", "--runs", n]
+            if not newline:
+                argv.append("--no-newline")
+            r = run_json(argv)
             return r["median_us"], r
 
     return run
@@ -361,6 +366,10 @@ def build(quick: bool) -> dict[str, list[Case]]:
                  "supervisorctl status; floor = /bin/true"),
             Case("control", "rpc_rtt", "us", "lower", rpc_rtt(), ("zinit", "floor"),
                  "JSON-RPC service_status, 1 keep-alive client; floor = echo-floor"),
+            Case("control", "rpc_rtt_no_newline", "us", "lower", rpc_rtt(newline=False),
+                 ("zinit", "floor"),
+                 "as rpc_rtt, each request without a newline (upstream's reth-ipc client): "
+                 "framed by its JSON value; floor = echo-floor"),
             Case("control", "rpc_load", "req/s", "higher", rpc_load(), ("zinit", "floor"),
                  "JSON-RPC service_status, 32 keep-alive clients; floor = echo-load"),
         ],

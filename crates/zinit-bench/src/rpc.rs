@@ -1,5 +1,7 @@
-//! zinit JSON-RPC `service_status` round trips over the control socket:
-//! newline-delimited JSON on keep-alive connections.
+//! zinit JSON-RPC `service_status` round trips over the control socket on
+//! keep-alive connections: each request ended by a newline (as
+//! `zinit-client` 0.4 sends it) or by nothing but its closing brace (as
+//! upstream's reth-ipc client sends it).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -22,10 +24,17 @@ pub struct RpcClient {
     request: Vec<u8>,
     reply: String,
     id: u64,
+    /// End each request with `\n`.
+    newline: bool,
 }
 
 impl RpcClient {
     pub fn connect(path: &Path, name: &str) -> Result<RpcClient, Failure> {
+        RpcClient::framed(path, name, true)
+    }
+
+    /// A client that ends each request with a newline, or not.
+    pub fn framed(path: &Path, name: &str, newline: bool) -> Result<RpcClient, Failure> {
         let writer = UnixStream::connect(path)
             .map_err(|e| Failure::io(format_args!("connect to {}", path.display()), e))?;
         let reader = writer
@@ -42,6 +51,7 @@ impl RpcClient {
             request: Vec::with_capacity(128),
             reply: String::with_capacity(1024),
             id: 0,
+            newline,
         })
     }
 
@@ -51,11 +61,14 @@ impl RpcClient {
         self.id += 1;
         self.request.clear();
         // Writing into a Vec cannot fail.
-        let _ = writeln!(
+        let _ = write!(
             self.request,
             "{{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"service_status\",\"params\":[{}]}}",
             self.id, self.name_json
         );
+        if self.newline {
+            self.request.push(b'\n');
+        }
         self.writer
             .write_all(&self.request)
             .map_err(|e| Failure::io(format_args!("write to {}", self.path.display()), e))?;
@@ -138,10 +151,11 @@ fn shorten(s: &str) -> &str {
     }
 }
 
-/// `runs` timed round trips on one connection (after one untimed); every
-/// reply is checked, outside the timed part.
-pub fn rpc_rtt(socket: &Path, name: &str, runs: u64) -> Result<Summary, Failure> {
-    let mut client = RpcClient::connect(socket, name)?;
+/// `runs` timed round trips on one connection (after one untimed), each
+/// request ended by a newline or not; every reply is checked, outside the
+/// timed part.
+pub fn rpc_rtt(socket: &Path, name: &str, runs: u64, newline: bool) -> Result<Summary, Failure> {
+    let mut client = RpcClient::framed(socket, name, newline)?;
     client.call()?;
     let mut samples: Vec<Duration> = Vec::with_capacity(runs as usize);
     for _ in 0..runs {

@@ -67,6 +67,10 @@ enum Command {
         name: String,
         #[arg(long, value_name = "N", value_parser = runs, allow_negative_numbers = true)]
         runs: u64,
+        /// Send each request without a trailing newline, as upstream
+        /// zinit's own client (reth-ipc) does.
+        #[arg(long)]
+        no_newline: bool,
     },
     /// C keep-alive JSON-RPC service_status clients:
     /// {"per_second","clients","seconds"}
@@ -134,7 +138,12 @@ impl Command {
             Command::EchoFloor { runs } => json(&echo::echo_floor(runs)?),
             Command::EchoLoad { clients, seconds } => json(&echo::echo_load(clients, seconds)?),
             Command::PipeFloor { seconds } => json(&pipe::pipe_floor(seconds)?),
-            Command::RpcRtt { socket, name, runs } => json(&rpc::rpc_rtt(&socket, &name, runs)?),
+            Command::RpcRtt {
+                socket,
+                name,
+                runs,
+                no_newline,
+            } => json(&rpc::rpc_rtt(&socket, &name, runs, !no_newline)?),
             Command::RpcLoad {
                 socket,
                 name,

@@ -179,7 +179,8 @@ impl<R: AsyncBufRead + Unpin> Frames<R> {
             }
             // One byte over the limit may be the newline that ends a line
             // of exactly `max` bytes.
-            let take = available.len().min(self.max + 1 - self.partial.len());
+            let room = (self.max + 1).saturating_sub(self.partial.len());
+            let take = available.len().min(room);
             let before = self.partial.len();
             self.partial.extend_from_slice(&available[..take]);
             if let Some(end) = self.scan(before) {
@@ -230,7 +231,7 @@ impl<R: AsyncBufRead + Unpin> Frames<R> {
     fn too_long(&mut self) -> FrameError {
         let kept = self.max.min(self.partial.len());
         self.partial.truncate(kept);
-        let uncharged = kept - self.charged;
+        let uncharged = kept.saturating_sub(self.charged);
         if self.budget.charge(uncharged) {
             self.charged += uncharged;
         }

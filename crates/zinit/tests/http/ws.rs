@@ -79,6 +79,18 @@ fn a_subscription_receives_lines_printed_after_subscribing() {
             }
         };
         assert_eq!(parse["error"]["code"], -32700);
+        // Ended on the same WebSocket, as jsonrpsee's clients end it.
+        ws_send(
+            &mut ws,
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "stream_unsubscribeLogs", "params": [subscription]}),
+        );
+        let ended = loop {
+            let message = ws_next(&mut ws);
+            if message["id"] == 3 {
+                break message;
+            }
+        };
+        assert_eq!(ended["result"], true, "{ended}");
         ws.close(None).unwrap();
     }
 }
