@@ -131,17 +131,7 @@ fn bounded(mut command: Command) -> Output {
 /// `zinit -s SOCKET init -c CONFIG --env-file ENV EXTRA...` for `d`, run to
 /// completion (for an `init` that must refuse to start).
 fn init_once(d: &Daemon, extra: &[&str]) -> Output {
-    let mut command = Command::new(ZINIT);
-    command
-        .arg("-s")
-        .arg(&d.socket)
-        .arg("init")
-        .arg("-c")
-        .arg(&d.config)
-        .arg("--env-file")
-        .arg(d.path("environment"))
-        .args(extra);
-    bounded(command)
+    bounded(d.init_command(extra))
 }
 
 /// The lines of `zinit log -s [NAME]`.

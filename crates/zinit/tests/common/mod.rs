@@ -126,6 +126,19 @@ impl Daemon {
         }
     }
 
+    /// A started daemon with two services that each print one line when
+    /// they start (`[+] web: hello`, `[+] db: db up`), both running: for
+    /// log followers, which see a line again at each restart.
+    pub fn talkers() -> Daemon {
+        let d = Daemon::new();
+        d.service("web", "exec: \"sh -c 'echo hello; exec sleep 1000'\"\n");
+        d.service("db", "exec: \"sh -c 'echo db up; exec sleep 1000'\"\n");
+        let d = d.start();
+        d.wait_running("web");
+        d.wait_running("db");
+        d
+    }
+
     /// Write `<name>.yaml` into the config directory.
     pub fn service(&self, name: &str, yaml: &str) -> &Daemon {
         std::fs::write(self.config.join(format!("{name}.yaml")), yaml).expect("service file");
@@ -173,7 +186,28 @@ impl Daemon {
     pub fn spawn_init_with(&mut self, mut command: Command, extra: &[&str]) {
         let out = std::fs::File::create(&self.stdout_path).expect("stdout file");
         let err = out.try_clone().expect("stderr file");
-        let child = command
+        let child = self
+            .init_args(&mut command, extra)
+            .env("ZINIT_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("spawn zinit init");
+        self.child = Some(child);
+    }
+
+    /// `zinit -s SOCKET init -c CONFIG --env-file ENV EXTRA...` for this
+    /// daemon's files, not started (for an `init` expected to refuse).
+    pub fn init_command(&self, extra: &[&str]) -> Command {
+        let mut command = Command::new(ZINIT);
+        self.init_args(&mut command, extra);
+        command
+    }
+
+    /// Add `-s SOCKET init -c CONFIG --env-file ENV EXTRA...` to `command`.
+    fn init_args<'c>(&self, command: &'c mut Command, extra: &[&str]) -> &'c mut Command {
+        command
             .arg("-s")
             .arg(&self.socket)
             .arg("init")
@@ -182,13 +216,6 @@ impl Daemon {
             .arg("--env-file")
             .arg(self.dir.path().join("environment"))
             .args(extra)
-            .env("ZINIT_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("spawn zinit init");
-        self.child = Some(child);
     }
 
     pub fn pid(&self) -> u32 {

@@ -132,6 +132,8 @@ async fn upstreams_own_client_works_over_the_socket() {
     let d = d.start();
     let web = d.wait_running("web");
     d.wait_running("db");
+    // Running is not yet printed: wait for web's line to be captured.
+    wait_until("web's line in the log", || d.lines_captured("web") >= 1);
     let client = upstream_client(&d.socket).await;
 
     // Every method upstream's client calls, with the params it sends.
@@ -240,12 +242,7 @@ async fn upstreams_own_client_works_over_the_socket() {
 
 #[tokio::test]
 async fn upstreams_cli_follows_logs_and_unsubscribes() {
-    let d = Daemon::new();
-    d.service("web", "exec: \"sh -c 'echo hello; exec sleep 1000'\"\n");
-    d.service("db", "exec: \"sh -c 'echo db up; exec sleep 1000'\"\n");
-    let d = d.start();
-    d.wait_running("web");
-    d.wait_running("db");
+    let d = Daemon::talkers();
     let client = upstream_client(&d.socket).await;
 
     // `zinit log web` in upstream's CLI: a subscription with the filter by

@@ -154,12 +154,7 @@ fn requests_end_with_their_json_value_newline_or_not() {
 
 #[test]
 fn unsubscribing_ends_a_subscription_and_nothing_of_it_follows() {
-    let d = Daemon::new();
-    d.service("web", "exec: \"sh -c 'echo hello; exec sleep 1000'\"\n");
-    d.service("db", "exec: \"sh -c 'echo db up; exec sleep 1000'\"\n");
-    let d = d.start();
-    d.wait_running("web");
-    d.wait_running("db");
+    let d = Daemon::talkers();
 
     let mut c = JsonStream::open(&d.socket);
     // Upstream's server names the parameter `filter`.

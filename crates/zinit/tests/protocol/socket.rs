@@ -70,15 +70,8 @@ fn the_socket_is_private_and_never_stolen() {
 
 /// `zinit init` with `args`, expected to refuse: its exit code and stderr.
 fn refused_init(d: &Daemon, args: &[&str]) -> (Option<i32>, String) {
-    let output = std::process::Command::new(ZINIT)
-        .arg("-s")
-        .arg(&d.socket)
-        .arg("init")
-        .arg("-c")
-        .arg(&d.config)
-        .arg("--env-file")
-        .arg(d.path("environment"))
-        .args(args)
+    let output = d
+        .init_command(args)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
