@@ -26,13 +26,24 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Poll `check` until it returns `Some`, or panic after `DEADLINE`.
 pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let mut found = None;
+    wait_for_or_timeout(|| {
+        found = check();
+        found.is_some()
+    });
+    found.unwrap_or_else(|| panic!("timed out after {DEADLINE:?} waiting for {what}"))
+}
+
+/// Poll `check` until it is true (`true`) or `DEADLINE` passes (`false`),
+/// for a caller that reports what it saw last.
+pub fn wait_for_or_timeout(mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
     loop {
-        if let Some(v) = check() {
-            return v;
+        if check() {
+            return true;
         }
         if start.elapsed() > DEADLINE {
-            panic!("timed out after {DEADLINE:?} waiting for {what}");
+            return false;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
