@@ -57,8 +57,8 @@ fn create_delete_monitor_and_forget_racing_on_one_name_stay_consistent() {
         -32001, // ServiceAlreadyMonitored
         -32002, // ServiceIsUp
         -32003, // ServiceIsDown
+        -32005, // ConfigError (monitor of a file deleted meanwhile)
         -32007, // ServiceAlreadyExists
-        -32008, // ServiceFileError (monitor of a file deleted meanwhile)
         -32009, // InvalidStateTransition
     ];
     let until = Instant::now() + Duration::from_secs(4);
@@ -232,7 +232,8 @@ fn a_symlinked_or_special_service_file_is_refused_and_left_alone() {
         format!("service file {} {why_link}", link.display()),
         "{answer}"
     );
-    assert_eq!(code(&answer), Some(-32008));
+    // ConfigError for every load failure of monitor, as upstream answers.
+    assert_eq!(code(&answer), Some(-32005));
     let answer = d.rpc("service_monitor", json!(["fifo"]));
     assert_eq!(
         answer["error"]["message"],
