@@ -15,10 +15,12 @@
 //! - [`size`]: `128KiB`, `10MiB`, ... (`log_file.max_size`).
 //! - `log_file`: the `log_file` key.
 //! - `json`: the tree as a generic JSON value (`service_get`).
+//! - [`keys`]: the one list of key paths the rest is checked against.
 
 pub mod diagnostic;
 pub mod duration;
 mod json;
+pub mod keys;
 mod log_file;
 mod lower;
 mod policy;
@@ -31,6 +33,7 @@ mod tests;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use duration::{format_duration, parse_duration, DurationError};
+pub use keys::{KeyPath, SERVICE_KEY_PATHS};
 pub use policy::MAX_DURATION;
 pub use size::{format_size, parse_size, SizeError};
 
