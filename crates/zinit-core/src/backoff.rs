@@ -55,6 +55,7 @@ mod tests {
             initial_delay: ms(250),
             max_delay: Duration::from_secs(30),
             stable_after: Duration::from_secs(1),
+            ..RestartPolicy::default()
         };
         let mut b = Backoff::default();
         let delays: Vec<_> = (0..10).map(|_| b.after_exit(&policy, ms(10))).collect();
@@ -96,6 +97,7 @@ mod tests {
             initial_delay: Duration::from_secs(u64::MAX / 4),
             max_delay: Duration::from_secs(60),
             stable_after: Duration::from_secs(1),
+            ..RestartPolicy::default()
         };
         let mut b = Backoff::default();
         for _ in 0..100 {

@@ -110,9 +110,78 @@ impl LogFileSpec {
     }
 }
 
-/// When and how fast a failed long-running service is restarted.
+/// Which ends of a run zinit answers with a restart (`restart:` or
+/// `restart.policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartWhen {
+    /// After every end that zinit did not ask for: zinit 0.2's behaviour
+    /// and the default of long-running services.
+    Always,
+    /// After a non-zero exit, a signal or a failed spawn; an exit 0 leaves
+    /// the service down in `Success`.
+    OnFailure,
+    /// One run; the state shows how it ended. The default of oneshots.
+    Never,
+}
+
+impl RestartWhen {
+    /// Every policy, for messages.
+    pub const ALL: [RestartWhen; 3] = [
+        RestartWhen::Always,
+        RestartWhen::OnFailure,
+        RestartWhen::Never,
+    ];
+
+    /// As written in a service file.
+    pub fn name(self) -> &'static str {
+        match self {
+            RestartWhen::Always => "always",
+            RestartWhen::OnFailure => "on-failure",
+            RestartWhen::Never => "never",
+        }
+    }
+
+    /// A name from a service file (`on_failure` is accepted too).
+    pub fn parse(text: &str) -> Option<RestartWhen> {
+        match text {
+            "always" => Some(RestartWhen::Always),
+            "on-failure" | "on_failure" => Some(RestartWhen::OnFailure),
+            "never" => Some(RestartWhen::Never),
+            _ => None,
+        }
+    }
+
+    /// Whether a run that ended this way (`succeeded`: exit 0) is
+    /// restarted.
+    pub fn restarts(self, succeeded: bool) -> bool {
+        match self {
+            RestartWhen::Always => true,
+            RestartWhen::OnFailure => !succeeded,
+            RestartWhen::Never => false,
+        }
+    }
+}
+
+/// The crash-loop limit: at most `max_restarts` automatic restarts within
+/// any `window`; the next end in that window makes zinit give up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartLimit {
+    pub max_restarts: u32,
+    pub window: Duration,
+}
+
+/// `restart.window` when `restart.max_restarts` is given alone (systemd's
+/// and dinit's default interval).
+pub const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(10);
+
+/// When and how fast a service that ended is restarted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestartPolicy {
+    /// Which ends are restarted at all, as the file says; `None`: the
+    /// default, which depends on `oneshot` (see [`ServiceSpec::restart_when`]).
+    pub when: Option<RestartWhen>,
+    /// The crash-loop limit; `None`: restart forever, as zinit 0.2 does.
+    pub limit: Option<RestartLimit>,
     /// Delay after the first quick failure; doubled on each further one.
     pub initial_delay: Duration,
     /// Upper bound of the delay.
@@ -125,6 +194,8 @@ pub struct RestartPolicy {
 impl Default for RestartPolicy {
     fn default() -> Self {
         RestartPolicy {
+            when: None,
+            limit: None,
             initial_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
             stable_after: Duration::from_secs(1),
@@ -172,6 +243,16 @@ pub struct ServiceSpec {
 }
 
 impl ServiceSpec {
+    /// Which ends of a run are restarted: the file's policy, else `always`
+    /// for a long-running service and `never` for a oneshot.
+    pub fn restart_when(&self) -> RestartWhen {
+        match self.restart.when {
+            Some(when) => when,
+            None if self.oneshot => RestartWhen::Never,
+            None => RestartWhen::Always,
+        }
+    }
+
     /// A spec with every optional key at its default; handy in tests.
     pub fn from_exec(exec: CommandLine) -> ServiceSpec {
         ServiceSpec {

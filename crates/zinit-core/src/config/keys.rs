@@ -16,10 +16,29 @@ pub struct KeyPath {
     pub path: &'static str,
     /// A valid value, as YAML.
     pub example: &'static str,
+    /// Another key the example needs to mean something (`test_timeout`
+    /// needs a `test`), with its value.
+    pub needs: Option<(&'static str, &'static str)>,
 }
 
 const fn key(path: &'static str, example: &'static str) -> KeyPath {
-    KeyPath { path, example }
+    KeyPath {
+        path,
+        example,
+        needs: None,
+    }
+}
+
+const fn key_with(
+    path: &'static str,
+    example: &'static str,
+    needs: (&'static str, &'static str),
+) -> KeyPath {
+    KeyPath {
+        path,
+        example,
+        needs: Some(needs),
+    }
 }
 
 /// Every key path of a service file, in the order the docs list them.
@@ -34,11 +53,15 @@ pub const SERVICE_KEY_PATHS: &[KeyPath] = &[
     key("log_file", "true"),
     key("env", "{RUST_LOG: info}"),
     key("dir", "/"),
+    key("restart", "on-failure"),
+    key("restart.policy", "on-failure"),
     key("restart.delay", "250ms"),
     key("restart.max_delay", "30s"),
     key("restart.stable_after", "1s"),
-    key("test_interval", "250ms"),
-    key("test_timeout", "5s"),
+    key("restart.max_restarts", "5"),
+    key_with("restart.window", "1m", ("restart.max_restarts", "5")),
+    key_with("test_interval", "250ms", ("test", "\"true\"")),
+    key_with("test_timeout", "5s", ("test", "\"true\"")),
     key("log_file.max_size", "10MiB"),
     key("log_file.keep", "5"),
 ];
@@ -50,25 +73,39 @@ impl KeyPath {
     }
 
     /// A service file that sets this key (and `exec`, which every file
-    /// needs) to its example.
+    /// needs, and what the key needs) to its example.
     pub fn example_file(&self) -> String {
-        let mut file = String::new();
+        let mut pairs = vec![(self.path, self.example)];
+        pairs.extend(self.needs);
         if self.path != "exec" {
-            file.push_str("exec: \"sleep 1000\"\n");
+            pairs.push(("exec", "\"sleep 1000\""));
         }
-        if self.path == "test_interval" || self.path == "test_timeout" {
-            // They mean nothing (and warn) without a test.
-            file.push_str("test: \"true\"\n");
+        // Key paths are at most two deep: group the sub-keys by their top.
+        let mut file = String::new();
+        let mut tops: Vec<&str> = Vec::new();
+        for (path, _) in &pairs {
+            let top = path.split('.').next().unwrap_or(path);
+            if !tops.contains(&top) {
+                tops.push(top);
+            }
         }
-        let mut indent = 0;
-        let parts: Vec<&str> = self.path.split('.').collect();
-        for (i, part) in parts.iter().enumerate() {
-            file.push_str(&" ".repeat(indent));
-            if i + 1 == parts.len() {
-                file.push_str(&format!("{part}: {}\n", self.example));
-            } else {
-                file.push_str(&format!("{part}:\n"));
-                indent += 2;
+        for top in tops {
+            for (path, value) in &pairs {
+                if *path == top {
+                    file.push_str(&format!("{top}: {value}\n"));
+                }
+            }
+            let subs: Vec<_> = pairs
+                .iter()
+                .filter_map(|(path, value)| {
+                    Some((path.strip_prefix(top)?.strip_prefix('.')?, value))
+                })
+                .collect();
+            if !subs.is_empty() {
+                file.push_str(&format!("{top}:\n"));
+                for (sub, value) in subs {
+                    file.push_str(&format!("  {sub}: {value}\n"));
+                }
             }
         }
         file

@@ -84,7 +84,7 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     if let Some((_, node)) = &f.log_file {
         check_log_file_mode(f.log, f.log_seen, node, d);
     }
-    let restart = policy::restart(f.restart, d);
+    let restart = policy::restart(f.restart, f.oneshot.unwrap_or(false), d);
     let probe = policy::probe(f.test_interval, f.test_timeout, f.test_at.is_some(), d);
     if d.has_errors() {
         return None;

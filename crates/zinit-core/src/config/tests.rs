@@ -4,7 +4,7 @@
 use super::*;
 use crate::name::ServiceName;
 use crate::signal::Signal;
-use crate::spec::{CommandLine, LogMode, ProbePolicy, RestartPolicy};
+use crate::spec::{CommandLine, LogMode, ProbePolicy, RestartLimit, RestartPolicy, RestartWhen};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -103,6 +103,7 @@ test_timeout: 2.5s
             initial_delay: ms(500),
             max_delay: Duration::from_secs(60),
             stable_after: Duration::from_secs(10),
+            ..RestartPolicy::default()
         }
     );
     assert_eq!(
@@ -351,7 +352,78 @@ fn restart_policy() {
     );
     assert_eq!(
         errors("exec: x\nrestart: 5\n"),
-        ["web.yaml:2:10: restart: expected a mapping like `{delay: 1s, max_delay: 1m}`, found an integer"]
+        ["web.yaml:2:10: restart: expected a restart policy (always, on-failure or never) or a mapping like `{policy: on-failure, delay: 1s}`, found an integer"]
+    );
+}
+
+#[test]
+fn restart_policies_and_the_crash_loop_limit() {
+    let restart = |v: &str| ok(&format!("exec: x\nrestart: {v}\n")).spec.restart;
+    assert_eq!(restart("on-failure").when, Some(RestartWhen::OnFailure));
+    assert_eq!(restart("on_failure").when, Some(RestartWhen::OnFailure));
+    assert_eq!(restart("never").when, Some(RestartWhen::Never));
+    assert_eq!(restart("always").when, Some(RestartWhen::Always));
+    assert_eq!(restart("{policy: never}").when, Some(RestartWhen::Never));
+    assert_eq!(restart("{delay: 1s}").when, None);
+    let r = restart("{policy: on-failure, max_restarts: 5, window: 1m, delay: 1s}");
+    assert_eq!(r.when, Some(RestartWhen::OnFailure));
+    assert_eq!(
+        r.limit,
+        Some(RestartLimit {
+            max_restarts: 5,
+            window: Duration::from_secs(60)
+        })
+    );
+    assert_eq!(r.initial_delay, Duration::from_secs(1));
+    // The window defaults to 10 s.
+    assert_eq!(
+        restart("{max_restarts: 3}").limit,
+        Some(RestartLimit {
+            max_restarts: 3,
+            window: Duration::from_secs(10)
+        })
+    );
+    // The default depends on oneshot; the spec resolves it.
+    let oneshot = ok("exec: x\noneshot: true\n").spec;
+    assert_eq!(oneshot.restart_when(), RestartWhen::Never);
+    let retried = ok("exec: x\noneshot: true\nrestart: on-failure\n").spec;
+    assert_eq!(retried.restart_when(), RestartWhen::OnFailure);
+    assert_eq!(ok("exec: x\n").spec.restart_when(), RestartWhen::Always);
+
+    assert_eq!(
+        errors("exec: x\nrestart: sometimes\n"),
+        ["web.yaml:2:10: restart: unknown restart policy \"sometimes\"; expected always, on-failure, never"]
+    );
+    assert_eq!(
+        errors("exec: x\noneshot: true\nrestart: {policy: always}\n"),
+        ["web.yaml:3:19: restart.policy: a oneshot cannot restart always (it would run again each time it succeeds); on-failure retries a failed oneshot"]
+    );
+    assert_eq!(
+        errors("exec: x\nrestart:\n  max_restarts: 0\n  window: 0\n  policy: 3\n"),
+        [
+            "web.yaml:3:17: restart.max_restarts: must be at least 1; to never restart, write `restart: never`",
+            "web.yaml:4:11: restart.window: must be greater than zero",
+            "web.yaml:5:11: restart.policy: expected always, on-failure or never, found an integer",
+        ]
+    );
+    for bad in ["-1", "1.5", "many", "[1]"] {
+        let found = errors(&format!("exec: x\nrestart: {{max_restarts: {bad}}}\n"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("web.yaml:2:25: restart.max_restarts: expected a whole number of restarts (1 or more), found"),
+            "{found:?}"
+        );
+    }
+    // Keys that mean nothing as written: warnings, the service loads.
+    let p = ok("exec: x\nrestart: {policy: never, delay: 1s}\n");
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:2:26: warning: restart.delay: has no effect: the service is never restarted"]
+    );
+    let p = ok("exec: x\nrestart: {window: 1m}\n");
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:2:19: warning: restart.window: has no effect without restart.max_restarts"]
     );
 }
 

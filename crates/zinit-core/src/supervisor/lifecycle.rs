@@ -1,6 +1,7 @@
 //! Per-service transitions: start, stop, restart, kill, spawn results,
 //! exits and timers. Each (phase, input) pair is matched explicitly.
 
+use super::restarts::AfterEnd;
 use super::service::{Phase, Probe};
 use super::types::*;
 use super::Supervisor;
@@ -17,15 +18,19 @@ impl Supervisor {
             .ok_or_else(|| CommandError::NotFound(name.clone()))?;
         svc.target = Target::Up;
         svc.backoff.reset();
-        match svc.phase {
+        let phase = svc.phase.clone();
+        self.forget_crash_loop(name);
+        match phase {
             // Running already, or already scheduled: nothing more to do.
             Phase::Up { .. } | Phase::Blocked | Phase::Starting => {}
             // Start again as soon as the old run is gone.
             Phase::Stopping { pid, .. } => {
-                svc.phase = Phase::Stopping {
-                    pid,
-                    then_start: true,
-                };
+                if let Some(svc) = self.services.get_mut(name) {
+                    svc.phase = Phase::Stopping {
+                        pid,
+                        then_start: true,
+                    };
+                }
             }
             // An operator start skips the remaining back-off delay.
             Phase::BackingOff => {
@@ -79,7 +84,12 @@ impl Supervisor {
         };
         svc.target = Target::Up;
         svc.backoff.reset();
-        match svc.phase.clone() {
+        let phase = svc.phase.clone();
+        self.forget_crash_loop(name);
+        let Some(svc) = self.services.get_mut(name) else {
+            return Some(Err(CommandError::NotFound(name.clone())));
+        };
+        match phase {
             Phase::Up { pid, probe, .. } => {
                 svc.restart_waiters.push(reply);
                 self.send_stop(name, pid, probe);
@@ -273,7 +283,13 @@ impl Supervisor {
         };
         svc.state = State::Failure(reason);
         svc.phase = Phase::Idle;
-        if svc.target == Target::Up && !svc.spec.oneshot && self.shutdown.is_none() {
+        if svc.target != Target::Up || self.shutdown.is_some() {
+            return;
+        }
+        if self.after_end(now, name, false) != AfterEnd::Restart {
+            return;
+        }
+        if let Some(svc) = self.services.get_mut(name) {
             let delay = svc.backoff.next_delay(&svc.spec.restart);
             svc.phase = Phase::BackingOff;
             svc.next_start = Some(NextStart {
@@ -373,7 +389,7 @@ impl Supervisor {
                     LogLevel::Warn
                 };
                 self.log(level, format!("service {name} (pid {pid}) {status}"));
-                self.after_unexpected_exit(now, name, ran_for);
+                self.after_unexpected_exit(now, name, ran_for, status.success());
             }
             Phase::Stopping { then_start, .. } => {
                 self.log(LogLevel::Info, format!("service {name} stopped ({status})"));
@@ -385,17 +401,30 @@ impl Supervisor {
         }
     }
 
-    /// The process ended on its own: restart it if it should run.
-    fn after_unexpected_exit(&mut self, now: Instant, name: &ServiceName, uptime: Duration) {
+    /// The process ended on its own: restart it if its policy says so.
+    fn after_unexpected_exit(
+        &mut self,
+        now: Instant,
+        name: &ServiceName,
+        uptime: Duration,
+        succeeded: bool,
+    ) {
         if self.shutdown.is_some() {
+            return;
+        }
+        if self
+            .services
+            .get(name)
+            .is_none_or(|s| s.target == Target::Down)
+        {
+            return;
+        }
+        if self.after_end(now, name, succeeded) != AfterEnd::Restart {
             return;
         }
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
-        if svc.target == Target::Down || svc.spec.oneshot {
-            return;
-        }
         let delay = svc.backoff.after_exit(&svc.spec.restart, uptime);
         if delay.is_zero() {
             svc.restarts = svc.restarts.saturating_add(1);

@@ -10,6 +10,7 @@
 //! Must not: perform I/O, sleep, or keep a pid after its exit was reported.
 
 mod lifecycle;
+mod restarts;
 mod service;
 mod shutdown;
 mod snapshot;

@@ -1,8 +1,9 @@
 //! One service's record inside the supervisor.
 
-use super::types::{ExitRecord, NextStart, Pid, State, Target, TestRecord};
+use super::types::{ExitRecord, GaveUp, NextStart, Pid, State, Target, TestRecord};
 use crate::backoff::Backoff;
 use crate::spec::ServiceSpec;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -85,6 +86,11 @@ pub(super) struct Service {
     pub timed_out_probe: Option<Pid>,
     /// Replies owed to `restart` callers, sent once the old run is gone.
     pub restart_waiters: Vec<super::ReplyTo>,
+    /// When each automatic restart within the crash-loop window was
+    /// decided, oldest first (only with `restart.max_restarts`).
+    pub recent_restarts: VecDeque<Instant>,
+    /// zinit gave up restarting it (crash-loop limit).
+    pub gave_up: Option<GaveUp>,
 }
 
 impl Service {
@@ -103,6 +109,8 @@ impl Service {
             last_test: None,
             timed_out_probe: None,
             restart_waiters: Vec::new(),
+            recent_restarts: VecDeque::new(),
+            gave_up: None,
         }
     }
 }

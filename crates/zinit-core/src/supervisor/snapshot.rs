@@ -35,6 +35,9 @@ pub struct ServiceView {
     pub next_start: Option<NextStart>,
     /// The result of the last `test` run, if any ever finished.
     pub last_test: Option<TestRecord>,
+    /// zinit gave up restarting it (`restart.max_restarts`), until the
+    /// operator starts it again.
+    pub gave_up: Option<GaveUp>,
 }
 
 /// All services at one instant.
@@ -73,6 +76,7 @@ impl Supervisor {
                     last_exit: svc.last_exit.clone(),
                     next_start: svc.next_start.filter(|_| svc.phase == Phase::BackingOff),
                     last_test: svc.last_test.clone(),
+                    gave_up: svc.gave_up,
                 };
                 (name.clone(), view)
             })

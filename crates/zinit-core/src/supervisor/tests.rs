@@ -11,6 +11,7 @@ mod facts;
 mod harness;
 mod policy;
 mod property;
+mod restarts;
 mod stop_order;
 mod table;
 mod why;

@@ -168,6 +168,18 @@ pub struct NextStart {
     pub delay: Duration,
 }
 
+/// zinit stopped restarting a service that kept ending: more than
+/// `restart.max_restarts` ends within `restart.window`. Cleared by the
+/// operator's `start` or `restart`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GaveUp {
+    /// The automatic restarts made within the window before giving up.
+    pub restarts: u32,
+    pub window: Duration,
+    /// When zinit gave up.
+    pub at: Instant,
+}
+
 /// The result of a service's last `test` run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRecord {

@@ -15,6 +15,7 @@ use crate::exit::ExitStatus;
 use crate::graph;
 use crate::name::ServiceName;
 use crate::signal::Signal;
+use crate::spec::RestartWhen;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -221,10 +222,25 @@ impl Ctx<'_> {
     fn idle(&self, name: &ServiceName, v: &ServiceView, state: &str, why: &mut Why) {
         let exit = v.last_exit.as_ref().map(|e| self.exit_sentence(e, v));
         let exit = exit.map(|e| format!("; {e}")).unwrap_or_default();
+        if let (Some(gave_up), Target::Up) = (v.gave_up, v.target) {
+            why.summary = format!(
+                "{name} is {state}: zinit gave up restarting it {} ago, after {} restarts within \
+                 {} (restart.max_restarts){exit}; `zinit start {name}` tries again",
+                self.ago(gave_up.at),
+                gave_up.restarts,
+                format_duration(gave_up.window)
+            );
+            return;
+        }
+        let when = v.spec.restart_when();
         why.summary = match (&v.state, v.target) {
             (_, Target::Down) => format!(
                 "{name} is {state} and stays down: it was stopped on request (target Down){exit}; \
                  `zinit start {name}` starts it again"
+            ),
+            (State::Success, _) if !v.spec.oneshot && when == RestartWhen::OnFailure => format!(
+                "{name} is Success: it exited with code 0 and restart: on-failure restarts only \
+                 failures{exit}; `zinit start {name}` runs it again"
             ),
             (State::Success, _) if v.spec.oneshot => format!(
                 "{name} is Success: the oneshot finished{exit}; it does not run again unless \
@@ -243,6 +259,10 @@ impl Ctx<'_> {
                  `zinit start {name}` runs it again"
             ),
             (State::Unknown, _) => format!("{name} is Unknown: it has not been started yet"),
+            _ if when == RestartWhen::Never => format!(
+                "{name} is {state}{exit}; restart: never, so it is not restarted: `zinit start \
+                 {name}` runs it again"
+            ),
             _ => format!("{name} is {state}{exit}"),
         };
     }

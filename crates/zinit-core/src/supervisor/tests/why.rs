@@ -472,3 +472,50 @@ fn restarting_and_shutting_down() {
         vec!["It was last stopped by zinit with SIGTERM 0ms ago after running 0ms."]
     );
 }
+
+#[test]
+fn restart_policies_and_a_give_up_are_explained() {
+    use crate::spec::{RestartLimit, RestartWhen};
+    let mut h = Harness::new();
+    let mut flaky = spec("flaky");
+    flaky.restart.limit = Some(RestartLimit {
+        max_restarts: 1,
+        window: Duration::from_secs(60),
+    });
+    h.monitor("flaky", flaky);
+    let pid = h.pid("flaky");
+    h.exit(pid, ExitStatus::Code(3));
+    h.advance(ms(300));
+    let pid = h.pid("flaky");
+    h.advance(ms(200));
+    h.exit(pid, ExitStatus::Code(3));
+    h.advance(Duration::from_secs(2));
+    assert_eq!(
+        explain(&h, "flaky").summary,
+        "flaky is in Error(gave up after 1 restarts in 1m: exited with code 3): zinit gave up \
+         restarting it 2.0s ago, after 1 restarts within 1m (restart.max_restarts); it last \
+         exited with code 3 2.0s ago after running 250ms; `zinit start flaky` tries again"
+    );
+
+    let mut job = spec("job");
+    job.restart.when = Some(RestartWhen::OnFailure);
+    h.monitor("job", job);
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(0));
+    assert_eq!(
+        explain(&h, "job").summary,
+        "job is Success: it exited with code 0 and restart: on-failure restarts only failures; \
+         it last exited with code 0 0ms ago after running 0ms; `zinit start job` runs it again"
+    );
+
+    let mut once = spec("once");
+    once.restart.when = Some(RestartWhen::Never);
+    h.monitor("once", once);
+    let pid = h.pid("once");
+    h.exit(pid, ExitStatus::Code(4));
+    assert_eq!(
+        explain(&h, "once").summary,
+        "once is in Error(exited with code 4); it last exited with code 4 0ms ago after running \
+         0ms; restart: never, so it is not restarted: `zinit start once` runs it again"
+    );
+}

@@ -1,0 +1,200 @@
+//! Restart policies (`always`, `on-failure`, `never`) and the crash-loop
+//! limit, on the fake clock.
+
+use super::harness::{logs, spawned};
+use super::*;
+use crate::spec::{RestartLimit, RestartWhen};
+
+fn policy(mut s: ServiceSpec, when: RestartWhen) -> ServiceSpec {
+    s.restart.when = Some(when);
+    s
+}
+
+fn limited(mut s: ServiceSpec, max_restarts: u32, window: Duration) -> ServiceSpec {
+    s.restart.limit = Some(RestartLimit {
+        max_restarts,
+        window,
+    });
+    s
+}
+
+/// Every later spawn of `n` fails with `reason`.
+fn fail_spawns(h: &mut Harness, n: &str, reason: &str) {
+    h.failing.insert((name(n), RunKind::Main), reason.into());
+}
+
+/// Let the back-off timer fire: the first delays are 250 ms and 500 ms,
+/// and a run that follows stays under `restart.stable_after` (1 s).
+fn past_back_off(h: &mut Harness) -> Vec<Effect> {
+    h.advance(Duration::from_secs(1))
+}
+
+#[test]
+fn on_failure_restarts_failures_and_leaves_a_success_down() {
+    let mut h = Harness::new();
+    h.monitor("job", policy(spec("job"), RestartWhen::OnFailure));
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(3));
+    assert_eq!(h.view("job").phase.name(), "BackingOff");
+    assert_eq!(spawned(&past_back_off(&mut h)), ["job"]);
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Signaled(9));
+    assert_eq!(h.view("job").phase.name(), "BackingOff");
+    assert_eq!(spawned(&past_back_off(&mut h)), ["job"]);
+    // Exit 0: down for good, in Success, target still Up.
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(0));
+    let v = h.view("job");
+    assert_eq!((v.phase.name(), h.state("job")), ("Idle", "Success".into()));
+    assert_eq!(v.target, Target::Up);
+    assert!(spawned(&past_back_off(&mut h)).is_empty());
+    // A spawn failure is a failure: retried.
+    h.call(Command::Start(name("job"))).unwrap();
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(1));
+    fail_spawns(&mut h, "job", "no such file");
+    past_back_off(&mut h);
+    assert_eq!(h.state("job"), "Failure(no such file)");
+    assert_eq!(h.view("job").phase.name(), "BackingOff");
+}
+
+#[test]
+fn never_runs_once_and_shows_how_it_ended() {
+    let mut h = Harness::new();
+    h.monitor("once", policy(spec("once"), RestartWhen::Never));
+    let pid = h.pid("once");
+    h.exit(pid, ExitStatus::Code(3));
+    assert_eq!(h.state("once"), "Error(exited with code 3)");
+    assert_eq!(h.view("once").phase.name(), "Idle");
+    assert!(spawned(&past_back_off(&mut h)).is_empty());
+    // The operator runs it again.
+    h.call(Command::Start(name("once"))).unwrap();
+    assert_eq!(h.state("once"), "Running");
+    fail_spawns(&mut h, "once", "gone");
+    let pid = h.pid("once");
+    h.exit(pid, ExitStatus::Code(0));
+    assert_eq!(h.state("once"), "Success");
+    h.call(Command::Start(name("once"))).unwrap();
+    assert_eq!(h.state("once"), "Failure(gone)");
+    assert_eq!(h.view("once").phase.name(), "Idle");
+}
+
+#[test]
+fn a_oneshot_on_failure_is_retried_until_it_succeeds() {
+    let mut h = Harness::new();
+    h.monitor(
+        "migrate",
+        policy(oneshot(spec("migrate")), RestartWhen::OnFailure),
+    );
+    h.monitor("web", after(spec("web"), &["migrate"]));
+    let pid = h.pid("migrate");
+    h.exit(pid, ExitStatus::Code(1));
+    assert_eq!(h.view("migrate").phase.name(), "BackingOff");
+    assert_eq!(h.state("web"), "Blocked");
+    assert_eq!(spawned(&past_back_off(&mut h)), ["migrate"]);
+    let pid = h.pid("migrate");
+    let effects = h.exit(pid, ExitStatus::Code(0));
+    assert_eq!(h.state("migrate"), "Success");
+    assert_eq!(spawned(&effects), ["web"]);
+}
+
+#[test]
+fn the_crash_loop_limit_gives_up_at_the_exact_end_and_start_clears_it() {
+    let mut h = Harness::new();
+    h.monitor("flaky", limited(spec("flaky"), 3, Duration::from_secs(10)));
+    // Three quick failures are restarted (back-off 250ms, 500ms, 1s)...
+    for _ in 0..3 {
+        let pid = h.pid("flaky");
+        h.exit(pid, ExitStatus::Code(3));
+        assert_eq!(h.view("flaky").phase.name(), "BackingOff");
+        assert_eq!(spawned(&h.advance(Duration::from_secs(1))), ["flaky"]);
+    }
+    // ...the fourth end within 10 s is one too many.
+    let pid = h.pid("flaky");
+    let effects = h.exit(pid, ExitStatus::Code(3));
+    assert_eq!(
+        h.state("flaky"),
+        "Error(gave up after 3 restarts in 10s: exited with code 3)"
+    );
+    let v = h.view("flaky");
+    assert_eq!((v.phase.name(), v.target), ("Idle", Target::Up));
+    let gave_up = v.gave_up.expect("gave up");
+    assert_eq!(
+        (gave_up.restarts, gave_up.window),
+        (3, Duration::from_secs(10))
+    );
+    assert_eq!(
+        logs(&effects).last().unwrap(),
+        "service flaky: gave up after 3 restarts in 10s (restart.max_restarts 3); it stays \
+         down until `zinit start flaky`"
+    );
+    assert!(spawned(&h.advance(Duration::from_secs(3600))).is_empty());
+    // The wire shape clients parse still holds.
+    assert!(h.state("flaky").starts_with("Error(") && h.state("flaky").ends_with(')'));
+
+    // `start` clears it, with a fresh count.
+    h.call(Command::Start(name("flaky"))).unwrap();
+    assert!(h.view("flaky").gave_up.is_none());
+    for _ in 0..3 {
+        let pid = h.pid("flaky");
+        h.exit(pid, ExitStatus::Code(3));
+        assert_eq!(h.view("flaky").phase.name(), "BackingOff");
+        h.advance(Duration::from_secs(1));
+    }
+    let pid = h.pid("flaky");
+    h.exit(pid, ExitStatus::Code(3));
+    assert!(h.view("flaky").gave_up.is_some());
+    // So does `restart`.
+    h.call(Command::Restart(name("flaky"))).unwrap();
+    assert!(h.view("flaky").gave_up.is_none());
+    assert_eq!(h.state("flaky"), "Running");
+}
+
+#[test]
+fn ends_older_than_the_window_do_not_count() {
+    let mut h = Harness::new();
+    // Back-off 250ms, 500ms; each run lasts 4 s, under stable_after.
+    let mut s = limited(spec("slow"), 2, Duration::from_secs(10));
+    s.restart.stable_after = Duration::from_secs(3600);
+    h.monitor("slow", s);
+    for round in 0..6 {
+        h.advance(Duration::from_secs(4));
+        let pid = h.pid("slow");
+        h.exit(pid, ExitStatus::Code(1));
+        assert_eq!(
+            h.view("slow").phase.name(),
+            "BackingOff",
+            "round {round}: at most 2 restarts fall in any 10 s"
+        );
+        h.advance(Duration::from_secs(2));
+    }
+    assert!(h.view("slow").gave_up.is_none());
+}
+
+#[test]
+fn spawn_failures_count_toward_the_limit() {
+    let mut h = Harness::new();
+    fail_spawns(&mut h, "gone", "no such file");
+    h.monitor("gone", limited(spec("gone"), 1, Duration::from_secs(60)));
+    assert_eq!(h.view("gone").phase.name(), "BackingOff");
+    past_back_off(&mut h);
+    assert_eq!(
+        h.state("gone"),
+        "Failure(gave up after 1 restarts in 1m: no such file)"
+    );
+    assert_eq!(h.view("gone").phase.name(), "Idle");
+}
+
+#[test]
+fn a_stop_or_a_shutdown_is_never_a_failure_to_restart() {
+    let mut h = Harness::new();
+    h.monitor("web", limited(spec("web"), 1, Duration::from_secs(60)));
+    for _ in 0..3 {
+        h.call(Command::Stop(name("web"))).unwrap();
+        let pid = h.pid("web");
+        h.exit(pid, ExitStatus::Signaled(15));
+        h.call(Command::Start(name("web"))).unwrap();
+    }
+    assert!(h.view("web").gave_up.is_none());
+    assert_eq!(h.state("web"), "Running");
+}
