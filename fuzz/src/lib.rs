@@ -396,21 +396,37 @@ fn split_stream(stream: &[u8], chunk: usize) -> (Vec<Located>, Option<Located>) 
         }
         let take = chunk.min(stream.len() - at);
         let before = partial.len();
-        partial.extend_from_slice(&stream[at..at + take]);
-        match scanner.scan(&partial) {
+        // As the daemon's reader does: a frame that begins in this chunk is
+        // scanned where it lies, and only its own bytes are copied.
+        let end = if before == 0 {
+            scanner.scan(&stream[at..at + take])
+        } else {
+            partial.extend_from_slice(&stream[at..at + take]);
+            scanner.scan(&partial)
+        };
+        match end {
             Some(end) => {
-                assert!(end.len <= end.consumed && end.consumed <= partial.len());
+                assert!(end.len <= end.consumed && end.consumed <= before + take);
                 assert!(
                     end.consumed > before,
                     "a frame ended in bytes already scanned"
                 );
+                if before == 0 {
+                    partial.extend_from_slice(&stream[at..at + end.len]);
+                } else {
+                    partial.truncate(end.len);
+                }
                 at += end.consumed - before;
-                partial.truncate(end.len);
                 assert!(!partial.is_empty(), "an empty frame");
                 frames.push((start, std::mem::take(&mut partial)));
                 scanner = ValueScanner::new();
             }
-            None => at += take,
+            None => {
+                if before == 0 {
+                    partial.extend_from_slice(&stream[at..at + take]);
+                }
+                at += take;
+            }
         }
     }
     let rest = (!partial.is_empty()).then_some((start, partial));

@@ -292,10 +292,7 @@ fn large_inputs_stay_linear() {
             zinit_fuzz::jsonrpc_stream,
             [
                 b"\x0f".to_vec(),
-                // Each frame also goes through jsonrpc_frame's checks (about a
-                // millisecond each on a loaded machine): 2,000 are plenty to
-                // show the split is linear.
-                lines(2_000, &|i| {
+                lines(10_000, &|i| {
                     format!(
                         r#"{{"jsonrpc":"2.0","id":{i},"method":"service_status","params":["a"]}}"#
                     )

@@ -88,6 +88,25 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// Where the request that `frame` holds the start of ends, if it does
+    /// yet; the bytes before `new` were looked at already.
+    fn find_end(&mut self, frame: &[u8], new: usize) -> Option<FrameEnd> {
+        match self {
+            Framing::Json(scanner) => scanner.scan(frame),
+            Framing::Lines | Framing::Undecided => {
+                let newline = frame[new..].iter().position(|b| *b == b'\n')? + new;
+                let len = match newline.checked_sub(1) {
+                    Some(cr) if frame[cr] == b'\r' => cr,
+                    _ => newline,
+                };
+                Some(FrameEnd {
+                    len,
+                    consumed: newline + 1,
+                })
+            }
+        }
+    }
+
     /// A request begins with `first`: the connection's first request picks
     /// the framing, and a JSON value gets a fresh scanner.
     fn begin(&mut self, first: u8) {
@@ -182,16 +201,31 @@ impl<R: AsyncBufRead + Unpin> Frames<R> {
             let room = (self.max + 1).saturating_sub(self.partial.len());
             let take = available.len().min(room);
             let before = self.partial.len();
-            self.partial.extend_from_slice(&available[..take]);
-            if let Some(end) = self.scan(before) {
+            // A request that begins in this chunk is scanned where it lies,
+            // and only its own bytes are copied: pipelined requests would
+            // otherwise copy the whole buffer once each.
+            let end = if before == 0 {
+                self.framing.find_end(&available[..take], 0)
+            } else {
+                self.partial.extend_from_slice(&available[..take]);
+                self.framing.find_end(&self.partial, before)
+            };
+            if let Some(end) = end {
+                if before == 0 {
+                    self.partial.extend_from_slice(&available[..end.len]);
+                } else {
+                    self.partial.truncate(end.len);
+                }
                 self.reader.consume(end.consumed - before);
-                self.partial.truncate(end.len);
                 if end.len > self.max {
                     return Err(self.too_long());
                 }
                 // A line ended with the frame, or one that is still open.
                 self.line_open = end.consumed == end.len && self.partial.last() != Some(&b'\n');
                 return Ok(Some(self.take()));
+            }
+            if before == 0 {
+                self.partial.extend_from_slice(&available[..take]);
             }
             if self.partial.len() > self.max {
                 return Err(self.too_long());
@@ -204,25 +238,6 @@ impl<R: AsyncBufRead + Unpin> Frames<R> {
             }
             self.charged += take;
             self.reader.consume(take);
-        }
-    }
-
-    /// Where the request ends in what was received of it, if it does yet;
-    /// the bytes before `new` were looked at already.
-    fn scan(&mut self, new: usize) -> Option<FrameEnd> {
-        match &mut self.framing {
-            Framing::Json(scanner) => scanner.scan(&self.partial),
-            Framing::Lines | Framing::Undecided => {
-                let newline = self.partial[new..].iter().position(|b| *b == b'\n')? + new;
-                let len = match newline.checked_sub(1) {
-                    Some(cr) if self.partial[cr] == b'\r' => cr,
-                    _ => newline,
-                };
-                Some(FrameEnd {
-                    len,
-                    consumed: newline + 1,
-                })
-            }
         }
     }
 
