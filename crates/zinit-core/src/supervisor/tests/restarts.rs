@@ -198,3 +198,83 @@ fn a_stop_or_a_shutdown_is_never_a_failure_to_restart() {
     assert!(h.view("web").gave_up.is_none());
     assert_eq!(h.state("web"), "Running");
 }
+
+/// The restart table of docs/state-machine.md, row by row.
+#[test]
+fn the_documented_restart_table_is_what_the_code_does() {
+    const DOC: &str = include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/state-machine.md"
+    ));
+    let begin = DOC.find("<!-- restarts:begin -->").expect("begin marker");
+    let end = DOC.find("<!-- restarts:end -->").expect("end marker");
+    let rows: Vec<Vec<String>> = DOC[begin..end]
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| policy") && !l.starts_with("|---"))
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(!rows.is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    for row in rows {
+        let [setup, ended, next, state] = &row[..] else {
+            panic!("bad row {row:?}");
+        };
+        assert!(
+            seen.insert((setup.clone(), ended.clone())),
+            "{setup}/{ended} twice"
+        );
+        let what = format!("{setup} --{ended}-->");
+        let mut s = spec("s");
+        for part in setup.split(", ") {
+            match part {
+                "always" => s.restart.when = Some(RestartWhen::Always),
+                "on-failure" => s.restart.when = Some(RestartWhen::OnFailure),
+                "never" => s.restart.when = Some(RestartWhen::Never),
+                "oneshot" => s.oneshot = true,
+                "limit used up" => {
+                    s.restart.limit = Some(RestartLimit {
+                        max_restarts: 1,
+                        window: Duration::from_secs(10),
+                    })
+                }
+                other => panic!("{what}: unknown setup {other:?}"),
+            }
+        }
+        let mut h = Harness::new();
+        let limit = setup.ends_with("limit used up");
+        let spawn_fails = ended == "spawn failed";
+        if spawn_fails && !limit {
+            // The very first spawn is the end.
+            fail_spawns(&mut h, "s", "cannot spawn");
+        }
+        h.monitor("s", s);
+        if limit {
+            // One automatic restart decided within the window; the run it
+            // starts (or fails to start) is the one that ends.
+            let pid = h.pid("s");
+            h.exit(pid, ExitStatus::Code(1));
+            if spawn_fails {
+                fail_spawns(&mut h, "s", "cannot spawn");
+            }
+            past_back_off(&mut h);
+        }
+        let status = match ended.as_str() {
+            "exit 0" => Some(ExitStatus::Code(0)),
+            "exit 1" => Some(ExitStatus::Code(1)),
+            "killed by SIGKILL" => Some(ExitStatus::Signaled(9)),
+            "spawn failed" => None,
+            other => panic!("{what}: unknown end {other:?}"),
+        };
+        if let Some(status) = status {
+            let pid = h.pid("s");
+            h.exit(pid, status);
+        }
+        assert_eq!(h.view("s").phase.name(), next, "{what} next phase");
+        assert_eq!(&h.state("s"), state, "{what} state");
+    }
+}
