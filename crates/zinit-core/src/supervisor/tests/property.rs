@@ -20,7 +20,11 @@
 //!   deadline, probe interval or timeout); a phase that waits for a timer
 //!   has one; a forgotten service has none;
 //! - during a shutdown, a stop signal reaches a service only once none of
-//!   its dependents (outside its own cycle) has a process.
+//!   its dependents (outside its own cycle) has a process;
+//! - restart policies and the crash-loop limit: a service whose policy is
+//!   `never` is spawned at most once per start, restart or monitor; one
+//!   that gave up has no process and is not spawned again until one of
+//!   those.
 //!
 //! At the end every process obeys the signals it got (a third of them only
 //! SIGKILL, so stop deadlines fire) and time runs on: the shutdown
@@ -30,6 +34,7 @@
 use super::harness::reply_to;
 use super::service::Probe;
 use super::*;
+use crate::spec::{RestartLimit, RestartWhen};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +50,9 @@ struct Shape {
     test: bool,
     /// Milliseconds.
     shutdown_timeout: u64,
+    restart: Option<RestartWhen>,
+    /// `restart.max_restarts` (within 2 s).
+    max_restarts: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,13 +78,28 @@ fn shape() -> impl Strategy<Value = Shape> {
         proptest::bool::weighted(0.2),
         proptest::bool::weighted(0.4),
         prop_oneof![Just(300u64), Just(1000), Just(3000)],
+        prop_oneof![
+            Just(None),
+            Just(Some(RestartWhen::Always)),
+            Just(Some(RestartWhen::OnFailure)),
+            Just(Some(RestartWhen::Never)),
+        ],
+        prop_oneof![Just(None), (1..4u32).prop_map(Some)],
     )
-        .prop_map(|(after, oneshot, test, shutdown_timeout)| Shape {
-            after,
-            oneshot,
-            test,
-            shutdown_timeout,
-        })
+        .prop_map(
+            |(after, oneshot, test, shutdown_timeout, restart, max_restarts)| Shape {
+                after,
+                oneshot,
+                test,
+                shutdown_timeout,
+                // The parser refuses `always` on a oneshot.
+                restart: match restart {
+                    Some(RestartWhen::Always) if oneshot => Some(RestartWhen::OnFailure),
+                    other => other,
+                },
+                max_restarts,
+            },
+        )
 }
 
 fn status() -> impl Strategy<Value = ExitStatus> {
@@ -132,6 +155,11 @@ fn build(shape: &Shape) -> ServiceSpec {
     s.restart.initial_delay = ms(100);
     s.restart.max_delay = ms(1600);
     s.restart.stable_after = ms(500);
+    s.restart.when = shape.restart;
+    s.restart.limit = shape.max_restarts.map(|max_restarts| RestartLimit {
+        max_restarts,
+        window: ms(2000),
+    });
     s.probe.interval = ms(200);
     s.probe.timeout = ms(700);
     s
@@ -146,6 +174,20 @@ struct Model {
     shutdown_completions: usize,
     /// Dependency graph frozen when the shutdown began: name -> after.
     frozen: BTreeMap<ServiceName, Vec<ServiceName>>,
+    /// Main spawns since the last start, restart or monitor.
+    runs: BTreeMap<ServiceName, usize>,
+    /// Services that gave up (crash-loop limit) before this step, not
+    /// started, restarted or monitored since.
+    gave_up: BTreeSet<ServiceName>,
+}
+
+impl Model {
+    /// An operator start, restart or monitor: a new series of runs.
+    fn started(&mut self, n: &ServiceName) {
+        self.stopped.remove(n);
+        self.runs.remove(n);
+        self.gave_up.remove(n);
+    }
 }
 
 /// The current (not stale) generation of a service's timer slot.
@@ -243,6 +285,14 @@ fn check(h: &Harness, m: &Model, effects: &[Effect]) -> Result<(), TestCaseError
         prop_assert_eq!(view.target, Target::Up, "{} spawned while Down", service);
         if *kind == RunKind::Main {
             prop_assert!(
+                !m.gave_up.contains(service),
+                "{service} spawned after zinit gave up on it"
+            );
+            if view.spec.restart_when() == RestartWhen::Never {
+                let runs = m.runs.get(service).copied().unwrap_or(0);
+                prop_assert!(runs <= 1, "{service} (never) ran {runs} times");
+            }
+            prop_assert!(
                 !h.sup.cycles.contains_key(service),
                 "{service} started in a cycle"
             );
@@ -329,6 +379,27 @@ fn note(m: &mut Model, effects: &[Effect]) {
         .iter()
         .filter(|e| matches!(e, Effect::ShutdownComplete(_)))
         .count();
+    for e in effects {
+        if let Effect::Spawn {
+            service,
+            kind: RunKind::Main,
+            ..
+        } = e
+        {
+            *m.runs.entry(service.clone()).or_insert(0) += 1;
+        }
+    }
+}
+
+/// After a step: who gave up, checked to have no process.
+fn note_gave_up(h: &Harness, m: &mut Model) -> Result<(), TestCaseError> {
+    for (svc, view) in &h.sup.snapshot().services {
+        if view.gave_up.is_some() {
+            prop_assert_eq!(view.pid, None, "{} gave up with a process", svc);
+            m.gave_up.insert(svc.clone());
+        }
+    }
+    Ok(())
 }
 
 fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), TestCaseError> {
@@ -341,17 +412,18 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
                 name: n(i),
                 spec: Arc::new(build(&shapes[i][0])),
             });
+            note(&mut m, &effects.1);
             check(&h, &m, &effects.1)?;
         }
     }
     for s in steps {
         let effects = match *s {
             Step::Start(i) => {
-                m.stopped.remove(&n(i));
+                m.started(&n(i));
                 h.command(Command::Start(n(i))).1
             }
             Step::Restart(i) => {
-                m.stopped.remove(&n(i));
+                m.started(&n(i));
                 h.command(Command::Restart(n(i))).1
             }
             Step::Stop(i) => {
@@ -382,7 +454,8 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
                     spec: Arc::new(build(&shapes[i][v])),
                 });
                 if reply_to(&effects, reply) == Some(Ok(())) {
-                    m.stopped.remove(&n(i));
+                    // Its first run, in this very step, is counted below.
+                    m.started(&n(i));
                 }
                 effects
             }
@@ -416,6 +489,7 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
         };
         note(&mut m, &effects);
         check(&h, &m, &effects)?;
+        note_gave_up(&h, &mut m)?;
     }
     // The end: shut down (if nothing did), every process obeys the signals
     // it got, and time runs on until nothing is left.
@@ -430,6 +504,7 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
         m.shutdown = true;
         note(&mut m, &effects);
         check(&h, &m, &effects)?;
+        note_gave_up(&h, &mut m)?;
     }
     for _ in 0..100 {
         // A third of the processes ignore everything but SIGKILL, so the
@@ -455,6 +530,7 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
         let effects = h.advance(ms(5000));
         note(&mut m, &effects);
         check(&h, &m, &effects)?;
+        note_gave_up(&h, &mut m)?;
     }
     prop_assert!(h.live.is_empty(), "left running: {:?}", h.live);
     prop_assert!(h.timers.is_empty(), "timers never fired: {:?}", h.timers);
