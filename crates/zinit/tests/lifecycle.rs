@@ -385,3 +385,68 @@ fn services_do_not_inherit_the_http_token() {
     wait_until("the service's report", || lines(&out).len() == 1);
     assert_eq!(lines(&out), vec!["unset inherited"]);
 }
+
+#[test]
+fn restart_policies_and_the_crash_loop_limit_with_real_processes() {
+    let d = Daemon::new();
+    let starts = d.path("starts");
+    // Fails at once, every time: two restarts, then zinit gives up.
+    d.service(
+        "crash",
+        &format!(
+            "exec: \"sh -c 'echo x >> {}; exit 3'\"\nrestart: {{max_restarts: 2, window: 1m, delay: 50ms}}\n",
+            starts.display()
+        ),
+    );
+    // Succeeds: on-failure leaves it down in Success.
+    let job_runs = d.path("job-runs");
+    d.service(
+        "job",
+        &format!(
+            "exec: \"sh -c 'echo x >> {}'\"\nrestart: on-failure\n",
+            job_runs.display()
+        ),
+    );
+    // Fails: never leaves it down in Error.
+    d.service("once", "exec: \"sh -c 'exit 4'\"\nrestart: never\n");
+    let d = d.start();
+    let gave_up = "Error(gave up after 2 restarts in 1m: exited with code 3)";
+    wait_until("zinit to give up on crash", || {
+        d.state("crash").0 == gave_up
+    });
+    assert_eq!(lines(&starts).len(), 3, "one run and two restarts");
+    wait_until("job to succeed", || d.state("job").0 == "Success");
+    wait_until("once to fail", || {
+        d.state("once").0 == "Error(exited with code 4)"
+    });
+    let why = d.ok(&["why", "crash"]);
+    assert!(
+        why.contains("zinit gave up restarting it")
+            && why.contains("`zinit start crash` tries again"),
+        "{why}"
+    );
+    assert!(d
+        .ok(&["why", "job"])
+        .contains("restart: on-failure restarts only failures"));
+    assert!(d
+        .ok(&["why", "once"])
+        .contains("restart: never, so it is not restarted"));
+    assert!(
+        d.output()
+            .contains("service crash: gave up after 2 restarts in 1m (restart.max_restarts 2)"),
+        "{}",
+        d.output()
+    );
+    // Nothing more runs by itself...
+    let status = d.rpc("service_status", serde_json::json!(["crash"]));
+    assert_eq!(status["result"]["target"], "Up", "{status}");
+    // ...until an operator starts it: a fresh count of restarts.
+    d.ok(&["start", "crash"]);
+    wait_until("zinit to give up again", || {
+        lines(&starts).len() == 6 && d.state("crash").0 == gave_up
+    });
+    assert_eq!(lines(&job_runs).len(), 1);
+    d.ok(&["start", "job"]);
+    wait_until("job to run again", || lines(&job_runs).len() == 2);
+    wait_until("job to succeed again", || d.state("job").0 == "Success");
+}
