@@ -203,6 +203,46 @@ impl Default for RestartPolicy {
     }
 }
 
+/// What zinit does when a service ends for good (`failure_action`,
+/// `success_action`, systemd's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EndAction {
+    /// Nothing: the other services go on.
+    #[default]
+    None,
+    /// Stop every service in order; then a machine powers off, a container
+    /// or daemon exits with the service's exit status.
+    Shutdown,
+    /// As `shutdown` (zinit never powers off unless PID 1 of a machine).
+    Poweroff,
+    /// Stop every service in order; then a machine reboots, a container or
+    /// daemon exits with the service's exit status.
+    Reboot,
+}
+
+impl EndAction {
+    pub const ALL: [EndAction; 4] = [
+        EndAction::None,
+        EndAction::Shutdown,
+        EndAction::Poweroff,
+        EndAction::Reboot,
+    ];
+
+    /// As written in a service file.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndAction::None => "none",
+            EndAction::Shutdown => "shutdown",
+            EndAction::Poweroff => "poweroff",
+            EndAction::Reboot => "reboot",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EndAction> {
+        EndAction::ALL.into_iter().find(|a| a.name() == text)
+    }
+}
+
 /// How the `test` command is run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbePolicy {
@@ -240,6 +280,11 @@ pub struct ServiceSpec {
     pub dir: PathBuf,
     pub restart: RestartPolicy,
     pub probe: ProbePolicy,
+    /// When it ends for good without succeeding (its policy does not
+    /// restart the end, or zinit gave up).
+    pub failure_action: EndAction,
+    /// When it exits 0 and its policy does not restart it.
+    pub success_action: EndAction,
 }
 
 impl ServiceSpec {
@@ -268,6 +313,8 @@ impl ServiceSpec {
             dir: PathBuf::from("/"),
             restart: RestartPolicy::default(),
             probe: ProbePolicy::default(),
+            failure_action: EndAction::None,
+            success_action: EndAction::None,
         }
     }
 }

@@ -49,6 +49,10 @@ pub struct Stopped {
     pub forced: Vec<String>,
     /// The supervisor itself failed (a bug): services may still be running.
     pub supervisor_failed: bool,
+    /// A service's `failure_action` or `success_action` began the
+    /// shutdown: what happened, and the status a container or daemon exits
+    /// with (the service's exit code, 128 + signal, 127 if not spawned).
+    pub cause: Option<(String, u8)>,
 }
 
 /// Run the daemon until a shutdown (requested over the socket, or by
@@ -152,10 +156,15 @@ pub async fn run(
 
 fn outcome(ended: Result<ShutdownOutcome, tokio::sync::oneshot::error::RecvError>) -> Stopped {
     match ended {
-        Ok(ShutdownOutcome { mode, forced }) => Stopped {
+        Ok(ShutdownOutcome {
+            mode,
+            forced,
+            cause,
+        }) => Stopped {
             mode,
             forced: forced.iter().map(ToString::to_string).collect(),
             supervisor_failed: false,
+            cause: cause.map(|c| (c.to_string(), c.exit_code)),
         },
         Err(_) => {
             // Only a bug can end the actor without a shutdown.
@@ -164,6 +173,7 @@ fn outcome(ended: Result<ShutdownOutcome, tokio::sync::oneshot::error::RecvError
                 mode: ShutdownMode::Exit,
                 forced: Vec::new(),
                 supervisor_failed: true,
+                cause: None,
             }
         }
     }

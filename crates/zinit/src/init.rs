@@ -220,6 +220,19 @@ fn finish(mode: RunMode, stopped: Stopped, log: LogOutput) -> ExitCode {
     if stopped.supervisor_failed {
         return failed(pid1::is_pid1() && mode == RunMode::Machine);
     }
+    // A container or daemon that a service's end action took down exits
+    // with that service's status, so `docker run` sees the main service's
+    // result (a forced kill on the way is still logged).
+    if let (Some((cause, code)), RunMode::Daemon | RunMode::Container) = (&stopped.cause, mode) {
+        if !stopped.forced.is_empty() {
+            tracing::warn!(
+                "had to SIGKILL at their timeout: {}",
+                stopped.forced.join(", ")
+            );
+        }
+        tracing::info!("{cause}: exiting with status {code}");
+        return ExitCode::from(*code);
+    }
     match mode {
         RunMode::Daemon => ExitCode::SUCCESS,
         RunMode::Container if stopped.forced.is_empty() => ExitCode::SUCCESS,

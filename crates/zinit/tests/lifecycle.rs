@@ -450,3 +450,96 @@ fn restart_policies_and_the_crash_loop_limit_with_real_processes() {
     wait_until("job to run again", || lines(&job_runs).len() == 2);
     wait_until("job to succeed again", || d.state("job").0 == "Success");
 }
+
+#[test]
+fn a_container_whose_main_service_fails_stops_the_others_in_order_and_exits_with_its_status() {
+    let mut d = Daemon::new();
+    d.service("db", "exec: \"sleep 1000\"\n");
+    d.service("web", "exec: \"sleep 1000\"\nafter: [db]\n");
+    d.service(
+        "main",
+        "exec: \"sh -c 'exit 3'\"\nafter: [web]\nrestart: never\nfailure_action: shutdown\n",
+    );
+    d.spawn_init(&["--container"]);
+    let status = d.wait_exit();
+    let out = d.output();
+    assert_eq!(status.code(), Some(3), "{out}");
+    assert!(
+        out.contains(
+            "service main exited with code 3 and its failure_action is shutdown: shutting down"
+        ),
+        "{out}"
+    );
+    let at = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
+    };
+    assert!(
+        at("stopping service web") < at("stopping service db"),
+        "{out}"
+    );
+    assert!(out.contains("exiting with status 3"), "{out}");
+}
+
+#[test]
+fn a_daemon_ends_with_its_job_and_reboot_never_reboots_a_daemon() {
+    // success_action: the daemon exits 0 once the oneshot succeeded.
+    let mut d = Daemon::new();
+    d.service("other", "exec: \"sleep 1000\"\n");
+    d.service(
+        "job",
+        "exec: \"true\"\noneshot: true\nsuccess_action: shutdown\nafter: [other]\n",
+    );
+    d.spawn_init(&[]);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(0), "{}", d.output());
+    assert!(d
+        .output()
+        .contains("service job exited with code 0 and its success_action is shutdown"));
+
+    // reboot as a daemon: exit with the status (128 + SIGKILL), no reboot.
+    let mut d = Daemon::new();
+    d.service(
+        "killed",
+        "exec: \"sh -c 'kill -9 $$'\"\nrestart: never\nfailure_action: reboot\n",
+    );
+    d.spawn_init(&[]);
+    let status = d.wait_exit();
+    assert_eq!(status.code(), Some(137), "{}", d.output());
+}
+
+/// examples/main-and-sidecars does what its README says.
+#[test]
+fn the_main_and_sidecars_example_exits_with_the_apps_status() {
+    let mut d = Daemon::new();
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/main-and-sidecars");
+    for entry in std::fs::read_dir(&example).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            std::fs::copy(&path, d.config.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    d.spawn_init(&["--container"]);
+    let status = d.wait_exit();
+    let out = d.output();
+    assert_eq!(status.code(), Some(3), "{out}");
+    assert!(
+        out.contains("service app: gave up after 2 restarts in 1m"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "service app gave up after 2 restarts in 1m: exited with code 3 and its failure_action is shutdown: shutting down"
+        ),
+        "{out}"
+    );
+    let at = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
+    };
+    assert!(
+        at("stopping service metrics") < at("stopping service cache"),
+        "{out}"
+    );
+}

@@ -62,6 +62,8 @@ pub const SERVICE_KEY_PATHS: &[KeyPath] = &[
     key_with("restart.window", "1m", ("restart.max_restarts", "5")),
     key_with("test_interval", "250ms", ("test", "\"true\"")),
     key_with("test_timeout", "5s", ("test", "\"true\"")),
+    key_with("failure_action", "shutdown", ("restart", "never")),
+    key_with("success_action", "shutdown", ("restart", "on-failure")),
     key("log_file.max_size", "10MiB"),
     key("log_file.keep", "5"),
 ];

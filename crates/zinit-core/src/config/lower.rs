@@ -6,6 +6,7 @@
 //! `log`, where it means `null` (discard). Duration keys live in
 //! [`super::policy`]. No I/O, no knowledge of the file's name.
 
+use super::actions;
 use super::diagnostic::{Diags, Pos};
 use super::log_file;
 use super::policy;
@@ -13,7 +14,7 @@ use super::scalar::Typed;
 use super::yaml_tree::Node;
 use crate::name::ServiceName;
 use crate::signal::Signal;
-use crate::spec::{CommandLine, LogFileSpec, LogMode, ServiceSpec};
+use crate::spec::{CommandLine, EndAction, LogFileSpec, LogMode, RestartWhen, ServiceSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -32,6 +33,8 @@ pub(crate) const KEYS: &[&str] = &[
     "restart",
     "test_interval",
     "test_timeout",
+    "failure_action",
+    "success_action",
 ];
 
 /// The keys of a file, each checked but not yet combined.
@@ -54,6 +57,8 @@ struct Fields<'a> {
     restart: Option<&'a Node>,
     test_interval: Option<&'a Node>,
     test_timeout: Option<&'a Node>,
+    failure_action: Option<(EndAction, &'a Node)>,
+    success_action: Option<(EndAction, &'a Node)>,
 }
 
 /// Lower `root` into a spec; `None` when an error was recorded.
@@ -84,7 +89,17 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     if let Some((_, node)) = &f.log_file {
         check_log_file_mode(f.log, f.log_seen, node, d);
     }
-    let restart = policy::restart(f.restart, f.oneshot.unwrap_or(false), d);
+    let oneshot = f.oneshot.unwrap_or(false);
+    let restart = policy::restart(f.restart, oneshot, d);
+    if let Some(restart) = &restart {
+        let when = restart.when.unwrap_or(if oneshot {
+            RestartWhen::Never
+        } else {
+            RestartWhen::Always
+        });
+        actions::check_reachable(f.failure_action, "failure_action", when, restart, d);
+        actions::check_reachable(f.success_action, "success_action", when, restart, d);
+    }
     let probe = policy::probe(f.test_interval, f.test_timeout, f.test_at.is_some(), d);
     if d.has_errors() {
         return None;
@@ -101,6 +116,8 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     spec.dir = f.dir.unwrap_or(spec.dir);
     spec.restart = restart?;
     spec.probe = probe?;
+    spec.failure_action = f.failure_action.map_or(EndAction::None, |(a, _)| a);
+    spec.success_action = f.success_action.map_or(EndAction::None, |(a, _)| a);
     Some(spec)
 }
 
@@ -134,6 +151,12 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
         "restart" => f.restart = Some(value),
         "test_interval" => f.test_interval = Some(value),
         "test_timeout" => f.test_timeout = Some(value),
+        "failure_action" => {
+            f.failure_action = actions::end_action(value, name, d).map(|a| (a, value));
+        }
+        "success_action" => {
+            f.success_action = actions::end_action(value, name, d).map(|a| (a, value));
+        }
         other => d.warn(key.pos, Some(other), unknown_key_message(other, KEYS)),
     }
 }

@@ -10,13 +10,14 @@
 //! - `yaml_tree`: yaml-rust2 events into a marked tree (aliases, duplicate
 //!   keys, depth and size limits).
 //! - `scalar`: YAML 1.2 core-schema typing of plain scalars.
-//! - `lower`, `policy`: the tree into a spec, key by key.
+//! - `lower`, `policy`, `actions`: the tree into a spec, key by key.
 //! - [`duration`]: `250ms`, `1.5s`, `1m30s`, ...
 //! - [`size`]: `128KiB`, `10MiB`, ... (`log_file.max_size`).
 //! - `log_file`: the `log_file` key.
 //! - `json`: the tree as a generic JSON value (`service_get`).
 //! - [`keys`]: the one list of key paths the rest is checked against.
 
+mod actions;
 pub mod diagnostic;
 pub mod duration;
 mod json;

@@ -619,3 +619,38 @@ fn positions_at_the_end_of_the_file_point_into_it() {
         assert!(d.line <= 3, "{d}");
     }
 }
+
+#[test]
+fn end_actions() {
+    use crate::spec::EndAction;
+    let s = ok("exec: x\nrestart: never\nfailure_action: shutdown\nsuccess_action: reboot\n").spec;
+    assert_eq!(
+        (s.failure_action, s.success_action),
+        (EndAction::Shutdown, EndAction::Reboot)
+    );
+    let s = ok("exec: x\n").spec;
+    assert_eq!(
+        (s.failure_action, s.success_action),
+        (EndAction::None, EndAction::None)
+    );
+    let s = ok("exec: x\noneshot: true\nsuccess_action: poweroff\n").spec;
+    assert_eq!(s.success_action, EndAction::Poweroff);
+    assert_eq!(
+        errors("exec: x\nfailure_action: explode\nsuccess_action: 1\n"),
+        [
+            "web.yaml:2:17: failure_action: unknown action \"explode\"; expected none, shutdown, poweroff, reboot",
+            "web.yaml:3:17: success_action: expected one of none, shutdown, poweroff, reboot, found an integer",
+        ]
+    );
+    // Actions the restart policy never lets happen load, with a warning.
+    let p = ok("exec: x\nfailure_action: shutdown\nsuccess_action: shutdown\n");
+    assert_eq!(
+        render(&p.warnings),
+        [
+            "web.yaml:2:17: warning: failure_action: has no effect: every failure is restarted; set restart.max_restarts so zinit gives up, or restart: never",
+            "web.yaml:3:17: warning: success_action: has no effect: restart always restarts a service that exits 0 (use restart: on-failure or never)",
+        ]
+    );
+    let p = ok("exec: x\nrestart: {max_restarts: 3}\nfailure_action: shutdown\n");
+    assert!(p.warnings.is_empty(), "{:?}", render(&p.warnings));
+}

@@ -1,7 +1,7 @@
 //! Per-service transitions: start, stop, restart, kill, spawn results,
 //! exits and timers. Each (phase, input) pair is matched explicitly.
 
-use super::restarts::AfterEnd;
+use super::restarts::{AfterEnd, RunEnd};
 use super::service::{Phase, Probe};
 use super::types::*;
 use super::Supervisor;
@@ -281,12 +281,13 @@ impl Supervisor {
         let Some(svc) = self.services.get_mut(name) else {
             return;
         };
+        let end = RunEnd::not_spawned(&reason);
         svc.state = State::Failure(reason);
         svc.phase = Phase::Idle;
         if svc.target != Target::Up || self.shutdown.is_some() {
             return;
         }
-        if self.after_end(now, name, false) != AfterEnd::Restart {
+        if self.after_end(now, name, &end) != AfterEnd::Restart {
             return;
         }
         if let Some(svc) = self.services.get_mut(name) {
@@ -389,7 +390,7 @@ impl Supervisor {
                     LogLevel::Warn
                 };
                 self.log(level, format!("service {name} (pid {pid}) {status}"));
-                self.after_unexpected_exit(now, name, ran_for, status.success());
+                self.after_unexpected_exit(now, name, ran_for, &RunEnd::exited(status));
             }
             Phase::Stopping { then_start, .. } => {
                 self.log(LogLevel::Info, format!("service {name} stopped ({status})"));
@@ -407,7 +408,7 @@ impl Supervisor {
         now: Instant,
         name: &ServiceName,
         uptime: Duration,
-        succeeded: bool,
+        end: &RunEnd,
     ) {
         if self.shutdown.is_some() {
             return;
@@ -419,7 +420,7 @@ impl Supervisor {
         {
             return;
         }
-        if self.after_end(now, name, succeeded) != AfterEnd::Restart {
+        if self.after_end(now, name, end) != AfterEnd::Restart {
             return;
         }
         let Some(svc) = self.services.get_mut(name) else {

@@ -50,6 +50,9 @@ pub struct Supervisor {
     timer_seq: u64,
     /// Services SIGKILLed at their timeout during the shutdown.
     forced_stops: std::collections::BTreeSet<ServiceName>,
+    /// The service end whose `failure_action` or `success_action` began
+    /// the shutdown, if one did.
+    cause: Option<ShutdownCause>,
     effects: Vec<Effect>,
 }
 
@@ -91,6 +94,12 @@ impl Supervisor {
     /// the shutdown (a container's exit status reports them).
     pub fn forced_stops(&self) -> Vec<ServiceName> {
         self.forced_stops.iter().cloned().collect()
+    }
+
+    /// What began the shutdown, when a service's end action did: a
+    /// container or daemon exits with its status.
+    pub fn shutdown_cause(&self) -> Option<&ShutdownCause> {
+        self.cause.as_ref()
     }
 
     /// Carry out a command. `None` means the reply is deferred (restart

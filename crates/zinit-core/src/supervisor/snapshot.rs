@@ -45,6 +45,8 @@ pub struct ServiceView {
 pub struct Snapshot {
     pub services: BTreeMap<ServiceName, ServiceView>,
     pub shutting_down: bool,
+    /// The service end that began the shutdown, if one did.
+    pub shutdown_cause: Option<ShutdownCause>,
 }
 
 impl Supervisor {
@@ -84,6 +86,7 @@ impl Supervisor {
         Snapshot {
             services,
             shutting_down: self.shutdown.is_some(),
+            shutdown_cause: self.cause.clone(),
         }
     }
 }

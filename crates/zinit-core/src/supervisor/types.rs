@@ -180,6 +180,34 @@ pub struct GaveUp {
     pub at: Instant,
 }
 
+/// The end of a service that took zinit down (`failure_action` or
+/// `success_action`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShutdownCause {
+    pub service: ServiceName,
+    /// `failure_action` or `success_action`.
+    pub key: &'static str,
+    pub action: crate::spec::EndAction,
+    /// How it ended, in words (`exited with code 3`, `gave up after ...`).
+    pub ended: String,
+    /// The status a container or daemon exits with: the exit code, 128 +
+    /// the signal number, or 127 when it could not be spawned.
+    pub exit_code: u8,
+}
+
+impl fmt::Display for ShutdownCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "service {} {} and its {} is {}",
+            self.service,
+            self.ended,
+            self.key,
+            self.action.name()
+        )
+    }
+}
+
 /// The result of a service's last `test` run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestRecord {

@@ -104,6 +104,13 @@ impl Ctx<'_> {
         let state = state_phrase(&v.state);
         if self.snapshot.shutting_down {
             why.summary = self.shutting_down(name, v, &state);
+            if let Some(cause) = &self.snapshot.shutdown_cause {
+                why.details.push(format!(
+                    "zinit is shutting down because {cause}; a container or daemon then exits \
+                     with status {}.",
+                    cause.exit_code
+                ));
+            }
             self.last_exit_detail(v, &mut why);
             return why;
         }

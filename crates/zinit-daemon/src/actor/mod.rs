@@ -82,6 +82,9 @@ pub struct ShutdownOutcome {
     pub mode: ShutdownMode,
     /// Services SIGKILLed at their timeout.
     pub forced: Vec<zinit_core::name::ServiceName>,
+    /// The service end whose `failure_action` or `success_action` began
+    /// the shutdown, if one did.
+    pub cause: Option<zinit_core::supervisor::ShutdownCause>,
 }
 
 /// Start the actor; it runs until a shutdown completes and then resolves
@@ -161,7 +164,12 @@ impl Actor {
             }
             if let Some(mode) = self.shell.shutdown_complete.take() {
                 let forced = self.core.forced_stops();
-                let _ = done.send(ShutdownOutcome { mode, forced });
+                let cause = self.core.shutdown_cause().cloned();
+                let _ = done.send(ShutdownOutcome {
+                    mode,
+                    forced,
+                    cause,
+                });
                 break;
             }
         }

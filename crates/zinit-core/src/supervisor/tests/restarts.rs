@@ -3,7 +3,7 @@
 
 use super::harness::{logs, spawned};
 use super::*;
-use crate::spec::{RestartLimit, RestartWhen};
+use crate::spec::{EndAction, RestartLimit, RestartWhen};
 
 fn policy(mut s: ServiceSpec, when: RestartWhen) -> ServiceSpec {
     s.restart.when = Some(when);
@@ -277,4 +277,135 @@ fn the_documented_restart_table_is_what_the_code_does() {
         assert_eq!(h.view("s").phase.name(), next, "{what} next phase");
         assert_eq!(&h.state("s"), state, "{what} state");
     }
+}
+
+fn acting(mut s: ServiceSpec, failure: EndAction, success: EndAction) -> ServiceSpec {
+    s.failure_action = failure;
+    s.success_action = success;
+    s
+}
+
+fn shutdown_complete(effects: &[Effect]) -> Option<ShutdownMode> {
+    effects.iter().find_map(|e| match e {
+        Effect::ShutdownComplete(mode) => Some(*mode),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_failure_action_stops_everything_in_order_with_the_services_status() {
+    let mut h = Harness::new();
+    h.monitor("db", spec("db"));
+    h.monitor("web", after(spec("web"), &["db"]));
+    let main = acting(
+        policy(after(spec("main"), &["web"]), RestartWhen::Never),
+        EndAction::Shutdown,
+        EndAction::None,
+    );
+    h.monitor("main", main);
+    let (db, web) = (h.pid("db"), h.pid("web"));
+    let pid = h.pid("main");
+    let effects = h.exit(pid, ExitStatus::Code(3));
+    assert!(logs(&effects).contains(
+        &"service main exited with code 3 and its failure_action is shutdown: shutting down"
+            .to_owned()
+    ));
+    let cause = h.sup.shutdown_cause().cloned().expect("a cause");
+    assert_eq!((cause.exit_code, cause.key), (3, "failure_action"));
+    assert_eq!(h.sup.snapshot().shutdown_cause, Some(cause));
+    // Dependents first: web is signalled, db only once web is gone.
+    assert!(h.signalled.contains_key(&web) && !h.signalled.contains_key(&db));
+    h.exit(web, ExitStatus::Signaled(15));
+    assert!(h.signalled.contains_key(&db));
+    let effects = h.exit(db, ExitStatus::Signaled(15));
+    assert_eq!(shutdown_complete(&effects), Some(ShutdownMode::PowerOff));
+}
+
+#[test]
+fn end_actions_fire_only_when_a_service_is_down_for_good() {
+    // A signal is 128 + its number; reboot asks for a reboot.
+    let mut h = Harness::new();
+    h.monitor(
+        "job",
+        acting(
+            policy(spec("job"), RestartWhen::Never),
+            EndAction::Reboot,
+            EndAction::None,
+        ),
+    );
+    let pid = h.pid("job");
+    let effects = h.exit(pid, ExitStatus::Signaled(9));
+    assert_eq!(h.sup.shutdown_cause().map(|c| c.exit_code), Some(137));
+    assert_eq!(shutdown_complete(&effects), Some(ShutdownMode::Reboot));
+
+    // Restarted failures are not the end; the give-up is (exit status kept).
+    let mut h = Harness::new();
+    h.monitor(
+        "flaky",
+        acting(
+            limited(spec("flaky"), 1, Duration::from_secs(60)),
+            EndAction::Shutdown,
+            EndAction::None,
+        ),
+    );
+    let pid = h.pid("flaky");
+    h.exit(pid, ExitStatus::Code(2));
+    assert!(h.sup.shutdown_cause().is_none());
+    past_back_off(&mut h);
+    let pid = h.pid("flaky");
+    h.exit(pid, ExitStatus::Code(2));
+    let cause = h.sup.shutdown_cause().expect("gave up");
+    assert_eq!(cause.exit_code, 2);
+    assert_eq!(
+        cause.ended,
+        "gave up after 1 restarts in 1m: exited with code 2"
+    );
+
+    // A success: success_action, status 0; a failure does not fire it.
+    let mut h = Harness::new();
+    let mut job = acting(oneshot(spec("job")), EndAction::None, EndAction::Shutdown);
+    job.restart.when = Some(RestartWhen::OnFailure);
+    h.monitor("job", job);
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(1));
+    assert!(h.sup.shutdown_cause().is_none());
+    past_back_off(&mut h);
+    let pid = h.pid("job");
+    h.exit(pid, ExitStatus::Code(0));
+    let cause = h.sup.shutdown_cause().expect("succeeded");
+    assert_eq!((cause.exit_code, cause.key), (0, "success_action"));
+
+    // A spawn failure is 127.
+    let mut h = Harness::new();
+    fail_spawns(&mut h, "gone", "executable \"gone\" not found");
+    h.monitor(
+        "gone",
+        acting(
+            policy(spec("gone"), RestartWhen::Never),
+            EndAction::Shutdown,
+            EndAction::None,
+        ),
+    );
+    assert_eq!(h.sup.shutdown_cause().map(|c| c.exit_code), Some(127));
+
+    // An end zinit asked for is never one: stop, then the process exits.
+    let mut h = Harness::new();
+    h.monitor(
+        "web",
+        acting(
+            policy(spec("web"), RestartWhen::Never),
+            EndAction::Shutdown,
+            EndAction::Shutdown,
+        ),
+    );
+    h.call(Command::Stop(name("web"))).unwrap();
+    let pid = h.pid("web");
+    h.exit(pid, ExitStatus::Signaled(15));
+    assert!(h.sup.shutdown_cause().is_none());
+    // Nor is an end during a shutdown someone else asked for.
+    h.call(Command::Start(name("web"))).unwrap();
+    h.call(Command::Shutdown(ShutdownMode::Exit)).unwrap();
+    let pid = h.pid("web");
+    h.exit(pid, ExitStatus::Code(1));
+    assert!(h.sup.shutdown_cause().is_none());
 }

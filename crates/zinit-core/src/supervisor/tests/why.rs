@@ -519,3 +519,27 @@ fn restart_policies_and_a_give_up_are_explained() {
          0ms; restart: never, so it is not restarted: `zinit start once` runs it again"
     );
 }
+
+#[test]
+fn a_shutdown_an_end_action_began_says_which_service_and_why() {
+    use crate::spec::{EndAction, RestartWhen};
+    let mut h = Harness::new();
+    h.monitor("db", spec("db"));
+    let mut main = after(spec("main"), &["db"]);
+    main.restart.when = Some(RestartWhen::Never);
+    main.failure_action = EndAction::Shutdown;
+    h.monitor("main", main);
+    let pid = h.pid("main");
+    h.exit(pid, ExitStatus::Code(3));
+    let w = explain(&h, "db");
+    assert!(
+        w.summary.contains("zinit is shutting down"),
+        "{}",
+        w.summary
+    );
+    assert_eq!(
+        w.details.last().unwrap(),
+        "zinit is shutting down because service main exited with code 3 and its failure_action \
+         is shutdown; a container or daemon then exits with status 3."
+    );
+}
