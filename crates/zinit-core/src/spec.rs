@@ -285,6 +285,9 @@ pub struct ServiceSpec {
     pub failure_action: EndAction,
     /// When it exits 0 and its policy does not restart it.
     pub success_action: EndAction,
+    /// Start it as soon as it is loaded (`true`, as zinit 0.2 does), or
+    /// load it Down until an operator starts it.
+    pub autostart: bool,
 }
 
 impl ServiceSpec {
@@ -315,6 +318,7 @@ impl ServiceSpec {
             probe: ProbePolicy::default(),
             failure_action: EndAction::None,
             success_action: EndAction::None,
+            autostart: true,
         }
     }
 }

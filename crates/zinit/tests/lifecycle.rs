@@ -543,3 +543,21 @@ fn the_main_and_sidecars_example_exits_with_the_apps_status() {
         "{out}"
     );
 }
+
+#[test]
+fn a_service_that_does_not_autostart_waits_for_start() {
+    let d = Daemon::new();
+    d.service("lazy", "exec: \"sleep 1000\"\nautostart: false\n");
+    d.service("web", "exec: \"sleep 1000\"\nafter: [lazy]\n");
+    let d = d.start();
+    let status = d.rpc("service_status", serde_json::json!(["lazy"]))["result"].clone();
+    assert_eq!(
+        (status["state"].as_str(), status["target"].as_str()),
+        (Some("Unknown"), Some("Down"))
+    );
+    assert_eq!(d.state("web").0, "Blocked");
+    assert!(d.ok(&["why", "lazy"]).contains("autostart: false"));
+    d.ok(&["start", "lazy"]);
+    d.wait_running("lazy");
+    d.wait_running("web");
+}

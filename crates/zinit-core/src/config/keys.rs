@@ -46,6 +46,7 @@ pub const SERVICE_KEY_PATHS: &[KeyPath] = &[
     key("exec", "\"sleep 1000\""),
     key("test", "\"true\""),
     key("oneshot", "false"),
+    key("autostart", "false"),
     key("shutdown_timeout", "10"),
     key("after", "[db]"),
     key("signal.stop", "SIGTERM"),

@@ -35,6 +35,7 @@ pub(crate) const KEYS: &[&str] = &[
     "test_timeout",
     "failure_action",
     "success_action",
+    "autostart",
 ];
 
 /// The keys of a file, each checked but not yet combined.
@@ -57,6 +58,7 @@ struct Fields<'a> {
     restart: Option<&'a Node>,
     test_interval: Option<&'a Node>,
     test_timeout: Option<&'a Node>,
+    autostart: Option<bool>,
     failure_action: Option<(EndAction, &'a Node)>,
     success_action: Option<(EndAction, &'a Node)>,
 }
@@ -116,6 +118,7 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     spec.dir = f.dir.unwrap_or(spec.dir);
     spec.restart = restart?;
     spec.probe = probe?;
+    spec.autostart = f.autostart.unwrap_or(spec.autostart);
     spec.failure_action = f.failure_action.map_or(EndAction::None, |(a, _)| a);
     spec.success_action = f.success_action.map_or(EndAction::None, |(a, _)| a);
     Some(spec)
@@ -132,6 +135,7 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
             f.test_at = f.test.as_ref().map(|_| value.pos);
         }
         "oneshot" => f.oneshot = boolean(value, "oneshot", d),
+        "autostart" => f.autostart = boolean(value, "autostart", d),
         "shutdown_timeout" => {
             f.shutdown_timeout = policy::duration(value, "shutdown_timeout", policy::ZERO_OK, d);
         }

@@ -654,3 +654,13 @@ fn end_actions() {
     let p = ok("exec: x\nrestart: {max_restarts: 3}\nfailure_action: shutdown\n");
     assert!(p.warnings.is_empty(), "{:?}", render(&p.warnings));
 }
+
+#[test]
+fn autostart() {
+    assert!(ok("exec: x\n").spec.autostart);
+    assert!(!ok("exec: x\nautostart: false\n").spec.autostart);
+    assert_eq!(
+        errors("exec: x\nautostart: later\n"),
+        ["web.yaml:2:12: autostart: expected true or false, found the string \"later\""]
+    );
+}

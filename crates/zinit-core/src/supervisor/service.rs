@@ -96,8 +96,13 @@ pub(super) struct Service {
 impl Service {
     pub fn new(spec: Arc<ServiceSpec>) -> Service {
         Service {
+            // `autostart: false` waits Down for an operator's start.
+            target: if spec.autostart {
+                Target::Up
+            } else {
+                Target::Down
+            },
             spec,
-            target: Target::Up,
             state: State::Unknown,
             phase: Phase::Idle,
             timer_generation: 0,

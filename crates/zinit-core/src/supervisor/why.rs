@@ -241,6 +241,10 @@ impl Ctx<'_> {
         }
         let when = v.spec.restart_when();
         why.summary = match (&v.state, v.target) {
+            (State::Unknown, Target::Down) if !v.spec.autostart => format!(
+                "{name} is Unknown: it is loaded with autostart: false and waits for `zinit \
+                 start {name}`"
+            ),
             (_, Target::Down) => format!(
                 "{name} is {state} and stays down: it was stopped on request (target Down){exit}; \
                  `zinit start {name}` starts it again"

@@ -53,6 +53,7 @@ struct Shape {
     restart: Option<RestartWhen>,
     /// `restart.max_restarts` (within 2 s).
     max_restarts: Option<u32>,
+    autostart: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -85,9 +86,10 @@ fn shape() -> impl Strategy<Value = Shape> {
             Just(Some(RestartWhen::Never)),
         ],
         prop_oneof![Just(None), (1..4u32).prop_map(Some)],
+        proptest::bool::weighted(0.8),
     )
         .prop_map(
-            |(after, oneshot, test, shutdown_timeout, restart, max_restarts)| Shape {
+            |(after, oneshot, test, shutdown_timeout, restart, max_restarts, autostart)| Shape {
                 after,
                 oneshot,
                 test,
@@ -98,6 +100,7 @@ fn shape() -> impl Strategy<Value = Shape> {
                     other => other,
                 },
                 max_restarts,
+                autostart,
             },
         )
 }
@@ -156,6 +159,7 @@ fn build(shape: &Shape) -> ServiceSpec {
     s.restart.max_delay = ms(1600);
     s.restart.stable_after = ms(500);
     s.restart.when = shape.restart;
+    s.autostart = shape.autostart;
     s.restart.limit = shape.max_restarts.map(|max_restarts| RestartLimit {
         max_restarts,
         window: ms(2000),

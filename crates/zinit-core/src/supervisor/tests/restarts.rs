@@ -409,3 +409,27 @@ fn end_actions_fire_only_when_a_service_is_down_for_good() {
     h.exit(pid, ExitStatus::Code(1));
     assert!(h.sup.shutdown_cause().is_none());
 }
+
+#[test]
+fn autostart_false_loads_a_service_down_until_it_is_started() {
+    let mut h = Harness::new();
+    let mut lazy = spec("lazy");
+    lazy.autostart = false;
+    let (_, effects) = h.command(Command::Monitor {
+        name: name("lazy"),
+        spec: Arc::new(lazy),
+    });
+    assert!(spawned(&effects).is_empty());
+    let v = h.view("lazy");
+    assert_eq!(
+        (h.state("lazy"), v.target, v.phase.name()),
+        ("Unknown".into(), Target::Down, "Idle")
+    );
+    // A dependent waits for it and does not start it.
+    h.monitor("web", after(spec("web"), &["lazy"]));
+    assert_eq!(h.state("web"), "Blocked");
+    assert!(spawned(&h.advance(Duration::from_secs(60))).is_empty());
+    let (_, effects) = h.command(Command::Start(name("lazy")));
+    assert_eq!(spawned(&effects), ["lazy", "web"]);
+    assert_eq!(h.view("lazy").target, Target::Up);
+}

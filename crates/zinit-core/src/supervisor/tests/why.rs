@@ -543,3 +543,15 @@ fn a_shutdown_an_end_action_began_says_which_service_and_why() {
          is shutdown; a container or daemon then exits with status 3."
     );
 }
+
+#[test]
+fn a_service_that_does_not_autostart_says_so() {
+    let mut h = Harness::new();
+    let mut lazy = spec("lazy");
+    lazy.autostart = false;
+    h.monitor("lazy", lazy);
+    assert_eq!(
+        explain(&h, "lazy").summary,
+        "lazy is Unknown: it is loaded with autostart: false and waits for `zinit start lazy`"
+    );
+}
