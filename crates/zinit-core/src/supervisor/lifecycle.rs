@@ -60,13 +60,16 @@ impl Supervisor {
                 svc.phase = Phase::Idle;
                 svc.next_start = None;
                 self.cancel_timer(name);
+                self.kill_leftovers(name);
             }
             Phase::Blocked => {
                 svc.phase = Phase::Idle;
                 svc.state = State::Unknown;
+                self.kill_leftovers(name);
             }
+            Phase::Idle => self.kill_leftovers(name),
             // The spawn result sees target Down and stops the new run.
-            Phase::Starting | Phase::Idle => {}
+            Phase::Starting => {}
         }
         Ok(())
     }
@@ -134,6 +137,14 @@ impl Supervisor {
             }
             None => Err(CommandError::IsDown(name.clone())),
         }
+    }
+
+    /// Nothing of a stopped service survives its stop: what a run that
+    /// ended on its own left behind is killed now.
+    fn kill_leftovers(&mut self, name: &ServiceName) {
+        self.effects.push(Effect::KillLeftovers {
+            service: name.clone(),
+        });
     }
 
     /// Send the stop signal to the group and arm the SIGKILL deadline.
@@ -345,7 +356,11 @@ impl Supervisor {
             return; // an orphan, or a probe we already abandoned
         };
         match kind {
-            RunKind::Main => self.main_exited(now, &name, pid, status, oom_suspected),
+            RunKind::Main => {
+                self.main_exited(now, &name, pid, status, oom_suspected);
+                // After the remnants of its group were killed.
+                self.effects.push(Effect::MainGone { service: name, pid });
+            }
             RunKind::Probe => self.probe_exited(now, &name, pid, status),
         }
     }

@@ -154,6 +154,9 @@ impl Supervisor {
             return Err(CommandError::IsUp(name.clone()));
         }
         self.services.remove(name);
+        self.effects.push(Effect::Forgotten {
+            service: name.clone(),
+        });
         self.log(LogLevel::Info, format!("forgot service {name}"));
         self.recompute_cycles(None);
         Ok(())

@@ -263,6 +263,15 @@ pub enum Effect {
     },
     /// SIGKILL whatever a stopped service left in its process group.
     KillGroupRemnants { pgid: Pid },
+    /// A `stop` reached a service with no main process (it ended on its
+    /// own: a oneshot that left a daemon behind, a crash waiting for its
+    /// restart): SIGKILL what it left in its cgroup, if it has one.
+    KillLeftovers { service: ServiceName },
+    /// The main process `pid` of `service` was reaped: the shell drops
+    /// what it kept for it (its cgroup handle).
+    MainGone { service: ServiceName, pid: Pid },
+    /// `service` was forgotten: the shell drops its cgroup.
+    Forgotten { service: ServiceName },
     /// Deliver [`Input::TimerFired`] after `after`; any earlier timer of the
     /// same service is superseded (its generation is stale).
     SetTimer {

@@ -173,6 +173,20 @@ impl Shell {
                 }
                 None
             }
+            Effect::KillLeftovers { service } => {
+                self.kill_leftovers(&service);
+                None
+            }
+            Effect::MainGone { pid, .. } => {
+                self.main_cgroups.remove(&pid);
+                None
+            }
+            Effect::Forgotten { service } => {
+                if let Some(cgroups) = &self.cgroups {
+                    cgroups.forget(service.as_str());
+                }
+                None
+            }
             Effect::SetTimer {
                 service,
                 generation,
@@ -358,22 +372,15 @@ impl Shell {
     }
 
     /// The exit of `pid` was handled: it is no longer a main process.
-    pub fn reaped(&mut self, pid: i32) {
-        self.main_cgroups.remove(&pid);
-    }
-
-    /// A stop of `service` was accepted. If no main process of it runs (it
-    /// ended on its own: a oneshot that left a daemon behind, a crash
-    /// waiting for its restart), what it left in its cgroup is killed now:
-    /// nothing of a stopped service survives its stop. A running main
-    /// process is stopped the usual way, and its remnants die when it exits.
-    pub fn stopped(&mut self, service: &ServiceName) {
+    /// A stop reached `service`, whose main process had already ended on
+    /// its own (the core decided, [`Effect::KillLeftovers`]): what it left
+    /// in its cgroup is killed now, so nothing of a stopped service
+    /// survives its stop. Without cgroups there is nothing to find: the
+    /// process group went with its leader.
+    fn kill_leftovers(&mut self, service: &ServiceName) {
         let Some(cgroups) = &self.cgroups else {
             return;
         };
-        if self.main_cgroups.values().any(|(s, _)| s == service) {
-            return;
-        }
         let dir = cgroups.service_dir(service.as_str());
         if !cgroup::populated(&dir).unwrap_or(false) {
             return;
@@ -399,13 +406,6 @@ impl Shell {
                     ),
                 );
             }
-        }
-    }
-
-    /// A service was forgotten: its cgroup goes too.
-    pub fn forgotten(&mut self, service: &ServiceName) {
-        if let Some(cgroups) = &self.cgroups {
-            cgroups.forget(service.as_str());
         }
     }
 

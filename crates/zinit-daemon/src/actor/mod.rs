@@ -184,45 +184,15 @@ impl Actor {
         Input::Command { reply: to, command }
     }
 
-    /// One input through the core, and every effect it causes.
+    /// One input through the core, and every effect it causes. The loop
+    /// decides nothing itself: what the shell must do after an exit, a stop
+    /// or a forget comes from the core as effects too.
     fn step(&mut self, input: Input, replies: &mut Vec<(ReplyTo, Result<(), CommandError>)>) {
         let now = Instant::now().into_std();
-        // What the shell must learn once the core has decided.
-        let exited = match &input {
-            Input::Exited { pid, .. } => Some(*pid),
-            _ => None,
-        };
-        let forget = match &input {
-            Input::Command {
-                reply,
-                command: Command::Forget(name),
-            } => Some((*reply, name.clone())),
-            _ => None,
-        };
-        let stop = match &input {
-            Input::Command {
-                reply,
-                command: Command::Stop(name),
-            } => Some((*reply, name.clone())),
-            _ => None,
-        };
         let mut queue = std::collections::VecDeque::from(self.core.handle(now, input));
         while let Some(effect) = queue.pop_front() {
             if let Some(feedback) = self.shell.execute(effect, replies) {
                 queue.extend(self.core.handle(Instant::now().into_std(), feedback));
-            }
-        }
-        if let Some(pid) = exited {
-            self.shell.reaped(pid);
-        }
-        if let Some((reply, name)) = forget {
-            if replies.iter().any(|(to, r)| *to == reply && r.is_ok()) {
-                self.shell.forgotten(&name);
-            }
-        }
-        if let Some((reply, name)) = stop {
-            if replies.iter().any(|(to, r)| *to == reply && r.is_ok()) {
-                self.shell.stopped(&name);
             }
         }
     }

@@ -123,6 +123,16 @@ fn describe(effects: &[Effect], pid_before: Option<Pid>) -> String {
     if remnants {
         parts.push("SIGKILL to what is left of the group".to_owned());
     }
+    for effect in effects {
+        match effect {
+            Effect::MainGone { .. } => parts.push("release the pid".to_owned()),
+            Effect::KillLeftovers { .. } => {
+                parts.push("SIGKILL to what it left in its cgroup".to_owned())
+            }
+            Effect::Forgotten { .. } => parts.push("drop its cgroup".to_owned()),
+            _ => {}
+        }
+    }
     if timers > 0 {
         parts.push(if parts.iter().any(|p| p == "stop signal to group") {
             "SIGKILL timer".to_owned()
