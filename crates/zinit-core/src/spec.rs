@@ -268,7 +268,15 @@ pub struct ServiceSpec {
     pub test: Option<CommandLine>,
     pub oneshot: bool,
     pub shutdown_timeout: Duration,
+    /// Start after these are Running (or Success, for oneshots).
     pub after: Vec<ServiceName>,
+    /// Ordered like `after`, and bound: stopped when one of them stops or
+    /// fails for good, started again with it; starting this starts them.
+    pub requires: Vec<ServiceName>,
+    /// Ordering only, while the wanted service exists and is starting.
+    pub wants: Vec<ServiceName>,
+    /// Starting this stops these, and starting them stops this.
+    pub conflicts: Vec<ServiceName>,
     pub stop_signal: Signal,
     pub log: LogMode,
     /// Also write the output to a rotated file (only with `log: ring`).
@@ -301,6 +309,33 @@ impl ServiceSpec {
         }
     }
 
+    /// The services this one may only start after, and that stop after it
+    /// in a shutdown: `after` and `requires`.
+    pub fn hard_deps(&self) -> Vec<ServiceName> {
+        let mut deps = self.after.clone();
+        deps.extend(
+            self.requires
+                .iter()
+                .filter(|r| !self.after.contains(r))
+                .cloned(),
+        );
+        deps
+    }
+
+    /// Every service this one is ordered after (`after`, `requires`,
+    /// `wants`): the edges a dependency cycle can run through.
+    pub fn ordering_deps(&self) -> Vec<ServiceName> {
+        let mut deps = self.hard_deps();
+        deps.extend(
+            self.wants
+                .iter()
+                .filter(|w| !deps.contains(w))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        deps
+    }
+
     /// A spec with every optional key at its default; handy in tests.
     pub fn from_exec(exec: CommandLine) -> ServiceSpec {
         ServiceSpec {
@@ -309,6 +344,9 @@ impl ServiceSpec {
             oneshot: false,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             after: Vec::new(),
+            requires: Vec::new(),
+            wants: Vec::new(),
+            conflicts: Vec::new(),
             stop_signal: Signal::Term,
             log: LogMode::Ring,
             log_file: None,

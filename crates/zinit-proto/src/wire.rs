@@ -28,6 +28,15 @@ pub struct ServiceStatus {
     /// state (e.g. which dependency blocks it). Old clients ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Extras, only when the service file uses them (so a zinit 0.2 file
+    /// gets exactly the original object): each `requires`, `wants` and
+    /// `conflicts` entry and its state.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requires: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub wants: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub conflicts: BTreeMap<String, String>,
 }
 
 /// `stats` / `service_stats` result.
@@ -273,6 +282,9 @@ mod tests {
             target: "Up".into(),
             after: BTreeMap::from([("net".to_string(), "Success".to_string())]),
             reason: None,
+            requires: BTreeMap::new(),
+            wants: BTreeMap::new(),
+            conflicts: BTreeMap::new(),
         };
         assert_eq!(
             serde_json::to_string(&status).unwrap(),

@@ -561,3 +561,69 @@ fn a_service_that_does_not_autostart_waits_for_start() {
     d.wait_running("lazy");
     d.wait_running("web");
 }
+
+#[test]
+fn a_requires_chain_stops_dependents_first_and_starts_them_again() {
+    let d = Daemon::new();
+    d.service("db", "exec: \"sleep 1000\"\n");
+    d.service("app", "exec: \"sleep 1000\"\nrequires: [db]\n");
+    d.service("web", "exec: \"sleep 1000\"\nrequires: app\n");
+    let d = d.start();
+    for n in ["db", "app", "web"] {
+        d.wait_running(n);
+    }
+    let status = d.rpc("service_status", serde_json::json!(["app"]))["result"].clone();
+    assert_eq!(
+        status["requires"],
+        serde_json::json!({"db": "Running"}),
+        "{status}"
+    );
+    assert!(status.get("wants").is_none(), "{status}");
+    d.ok(&["stop", "db"]);
+    wait_until("the chain to stop", || {
+        ["db", "app", "web"].iter().all(|n| d.state(n).1 == 0)
+    });
+    let out = d.output();
+    let at = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
+    };
+    assert!(
+        at("stopping service web (") < at("stopping service app ("),
+        "{out}"
+    );
+    assert!(
+        at("stopping service app (") < at("stopping service db ("),
+        "{out}"
+    );
+    assert!(d
+        .ok(&["why", "app"])
+        .contains("it requires db, which stopped or failed for good"));
+    // db starts again: app and web follow, in order.
+    d.ok(&["start", "db"]);
+    for n in ["db", "app", "web"] {
+        d.wait_running(n);
+    }
+}
+
+#[test]
+fn conflicting_services_never_run_together() {
+    let d = Daemon::new();
+    d.service("app", "exec: \"sleep 1000\"\n");
+    d.service(
+        "maintenance",
+        "exec: \"sleep 1000\"\nconflicts: [app]\nautostart: false\n",
+    );
+    let d = d.start();
+    d.wait_running("app");
+    d.ok(&["start", "maintenance"]);
+    d.wait_running("maintenance");
+    wait_until("app to stop", || d.state("app").1 == 0);
+    assert_eq!(
+        d.rpc("service_status", serde_json::json!(["app"]))["result"]["target"],
+        "Down"
+    );
+    d.ok(&["start", "app"]);
+    d.wait_running("app");
+    wait_until("maintenance to stop", || d.state("maintenance").1 == 0);
+}

@@ -36,6 +36,9 @@ pub(crate) const KEYS: &[&str] = &[
     "failure_action",
     "success_action",
     "autostart",
+    "requires",
+    "wants",
+    "conflicts",
 ];
 
 /// The keys of a file, each checked but not yet combined.
@@ -48,6 +51,9 @@ struct Fields<'a> {
     oneshot: Option<bool>,
     shutdown_timeout: Option<std::time::Duration>,
     after: Option<Vec<ServiceName>>,
+    requires: Option<(Vec<ServiceName>, &'a Node)>,
+    wants: Option<(Vec<ServiceName>, &'a Node)>,
+    conflicts: Option<(Vec<ServiceName>, &'a Node)>,
     stop_signal: Option<Signal>,
     log: Option<LogMode>,
     /// `log` was written, valid or not.
@@ -63,8 +69,10 @@ struct Fields<'a> {
     success_action: Option<(EndAction, &'a Node)>,
 }
 
-/// Lower `root` into a spec; `None` when an error was recorded.
-pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
+/// Lower `root` into a spec; `None` when an error was recorded. `own_name`
+/// is the service's name, when known, to refuse a service that requires,
+/// wants or conflicts with itself.
+pub(crate) fn lower(root: &Node, own_name: Option<&str>, d: &mut Diags) -> Option<ServiceSpec> {
     let Typed::Map(entries) = Typed::of(root) else {
         let found = Typed::of(root).describe();
         d.error(
@@ -91,6 +99,7 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     if let Some((_, node)) = &f.log_file {
         check_log_file_mode(f.log, f.log_seen, node, d);
     }
+    check_dependency_kinds(&f, own_name, d);
     let oneshot = f.oneshot.unwrap_or(false);
     let restart = policy::restart(f.restart, oneshot, d);
     if let Some(restart) = &restart {
@@ -111,6 +120,9 @@ pub(crate) fn lower(root: &Node, d: &mut Diags) -> Option<ServiceSpec> {
     spec.oneshot = f.oneshot.unwrap_or(spec.oneshot);
     spec.shutdown_timeout = f.shutdown_timeout.unwrap_or(spec.shutdown_timeout);
     spec.after = f.after.unwrap_or_default();
+    spec.requires = f.requires.map(|(n, _)| n).unwrap_or_default();
+    spec.wants = f.wants.map(|(n, _)| n).unwrap_or_default();
+    spec.conflicts = f.conflicts.map(|(n, _)| n).unwrap_or_default();
     spec.stop_signal = f.stop_signal.unwrap_or(spec.stop_signal);
     spec.log = f.log.unwrap_or(spec.log);
     spec.log_file = f.log_file.map(|(file, _)| file);
@@ -139,7 +151,10 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
         "shutdown_timeout" => {
             f.shutdown_timeout = policy::duration(value, "shutdown_timeout", policy::ZERO_OK, d);
         }
-        "after" => f.after = after(value, d),
+        "after" => f.after = names(value, "after", d),
+        "requires" => f.requires = names(value, "requires", d).map(|n| (n, value)),
+        "wants" => f.wants = names(value, "wants", d).map(|n| (n, value)),
+        "conflicts" => f.conflicts = names(value, "conflicts", d).map(|n| (n, value)),
         "signal" => f.stop_signal = signal(value, d),
         "log" => {
             f.log_seen = true;
@@ -253,17 +268,60 @@ fn name_text(node: &Node) -> Option<&str> {
     }
 }
 
-fn after(node: &Node, d: &mut Diags) -> Option<Vec<ServiceName>> {
+/// `requires`, `wants` and `conflicts` never name the service itself, and
+/// nothing is both a dependency and a conflict.
+fn check_dependency_kinds(f: &Fields<'_>, own_name: Option<&str>, d: &mut Diags) {
+    let kinds = [
+        ("requires", &f.requires, "require"),
+        ("wants", &f.wants, "want"),
+        ("conflicts", &f.conflicts, "conflict with"),
+    ];
+    for (key, list, verb) in kinds {
+        if let (Some((names, node)), Some(own)) = (list, own_name) {
+            if names.iter().any(|n| n.as_str() == own) {
+                d.error(
+                    node.pos,
+                    Some(key),
+                    format!("a service cannot {verb} itself ({own})"),
+                );
+            }
+        }
+    }
+    let Some((conflicts, node)) = &f.conflicts else {
+        return;
+    };
+    let depends: [(&str, Option<&Vec<ServiceName>>); 3] = [
+        ("after", f.after.as_ref()),
+        ("requires", f.requires.as_ref().map(|(n, _)| n)),
+        ("wants", f.wants.as_ref().map(|(n, _)| n)),
+    ];
+    // The service itself was reported above.
+    for name in conflicts.iter().filter(|n| Some(n.as_str()) != own_name) {
+        for (key, list) in depends {
+            if list.is_some_and(|l| l.contains(name)) {
+                d.error(
+                    node.pos,
+                    Some("conflicts"),
+                    format!("{name} is in both conflicts and {key}: it cannot run with this service and before it"),
+                );
+            }
+        }
+    }
+}
+
+/// A list of service names (`after`, `requires`, `wants`, `conflicts`);
+/// a single name may stand without a list.
+fn names(node: &Node, key: &str, d: &mut Diags) -> Option<Vec<ServiceName>> {
     let items: Vec<(String, &Node)> = match Typed::of(node) {
         Typed::Null => return Some(Vec::new()),
         Typed::Seq(items) => items
             .iter()
             .enumerate()
-            .map(|(i, n)| (format!("after[{i}]"), n))
+            .map(|(i, n)| (format!("{key}[{i}]"), n))
             .collect(),
-        _ if name_text(node).is_some() => vec![("after".to_owned(), node)],
+        _ if name_text(node).is_some() => vec![(key.to_owned(), node)],
         _ => {
-            type_error(d, node, "after", "a list of service names");
+            type_error(d, node, key, "a list of service names");
             return None;
         }
     };

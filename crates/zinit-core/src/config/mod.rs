@@ -60,7 +60,12 @@ pub const SERVICE_KEYS: &[&str] = lower::KEYS;
 /// order; the list is never empty and holds at least one error.
 pub fn parse_service(file: &str, text: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let mut diags = Diags::new(file);
-    let spec = yaml_tree::parse(text, &mut diags).and_then(|root| lower::lower(&root, &mut diags));
+    // The service is named after its file: `web.yaml` is `web`.
+    let own_name = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|stem| stem.to_str());
+    let spec = yaml_tree::parse(text, &mut diags)
+        .and_then(|root| lower::lower(&root, own_name, &mut diags));
     match spec {
         Some(spec) if !diags.has_errors() => Ok(Parsed {
             spec,

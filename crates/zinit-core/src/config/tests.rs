@@ -664,3 +664,27 @@ fn autostart() {
         ["web.yaml:2:12: autostart: expected true or false, found the string \"later\""]
     );
 }
+
+#[test]
+fn dependency_kinds() {
+    let s = ok("exec: x\nrequires: [db]\nwants: cache\nconflicts: [maint, old]\n").spec;
+    assert_eq!(s.requires, names(&["db"]));
+    assert_eq!(s.wants, names(&["cache"]));
+    assert_eq!(s.conflicts, names(&["maint", "old"]));
+    assert_eq!(s.hard_deps(), names(&["db"]));
+    // web.yaml is service web: it cannot require, want or conflict with
+    // itself, nor conflict with what it depends on.
+    assert_eq!(
+        errors("exec: x\nrequires: [web]\nwants: [web]\nconflicts: [web, db]\nafter: [db]\n"),
+        [
+            "web.yaml:2:11: requires: a service cannot require itself (web)",
+            "web.yaml:3:8: wants: a service cannot want itself (web)",
+            "web.yaml:4:12: conflicts: a service cannot conflict with itself (web)",
+            "web.yaml:4:12: conflicts: db is in both conflicts and after: it cannot run with this service and before it",
+        ]
+    );
+    assert_eq!(
+        errors("exec: x\nrequires: {db: 1}\n"),
+        ["web.yaml:2:11: requires: expected a list of service names, found a mapping"]
+    );
+}

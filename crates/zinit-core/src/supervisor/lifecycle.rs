@@ -18,11 +18,17 @@ impl Supervisor {
             .ok_or_else(|| CommandError::NotFound(name.clone()))?;
         svc.target = Target::Up;
         svc.backoff.reset();
+        // A stop still waiting for the services that require it is off.
+        svc.stop_after_requirers = false;
         let phase = svc.phase.clone();
         self.forget_crash_loop(name);
         match phase {
-            // Running already, or already scheduled: nothing more to do.
-            Phase::Up { .. } | Phase::Blocked | Phase::Starting => {}
+            // Running already, or already scheduled: only what it is bound
+            // to may need starting or stopping.
+            Phase::Up { .. } | Phase::Blocked | Phase::Starting => {
+                self.bind_start(now, name);
+                self.release_held(now, name);
+            }
             // Start again as soon as the old run is gone.
             Phase::Stopping { pid, .. } => {
                 if let Some(svc) = self.services.get_mut(name) {
@@ -48,7 +54,15 @@ impl Supervisor {
             .get_mut(name)
             .ok_or_else(|| CommandError::NotFound(name.clone()))?;
         svc.target = Target::Down;
-        match svc.phase.clone() {
+        let phase = svc.phase.clone();
+        // Services that require it stop first.
+        self.stop_requirers(name, "was stopped");
+        let wait_for_requirers = self.has_bindings && self.requirer_runs(name);
+        let Some(svc) = self.services.get_mut(name) else {
+            return Ok(());
+        };
+        match phase {
+            Phase::Up { .. } if wait_for_requirers => svc.stop_after_requirers = true,
             Phase::Up { pid, probe, .. } => self.send_stop(name, pid, probe),
             Phase::Stopping { pid, .. } => {
                 svc.phase = Phase::Stopping {
@@ -184,7 +198,24 @@ impl Supervisor {
     }
 
     /// Start the service now if its dependencies allow, else block it.
-    pub(super) fn try_start(&mut self, _now: Instant, name: &ServiceName) {
+    pub(super) fn try_start(&mut self, now: Instant, name: &ServiceName) {
+        // Stopped meanwhile, in this very step (a service it conflicts
+        // with started first): it stays down.
+        if self
+            .services
+            .get(name)
+            .is_none_or(|s| s.target == Target::Down)
+        {
+            return;
+        }
+        self.bind_start(now, name);
+        if self
+            .services
+            .get(name)
+            .is_none_or(|s| s.target == Target::Down)
+        {
+            return;
+        }
         let blocked = self.blocker(name).is_some();
         let Some(svc) = self.services.get_mut(name) else {
             return;
@@ -193,15 +224,17 @@ impl Supervisor {
         if blocked {
             svc.phase = Phase::Blocked;
             svc.state = State::Blocked;
-            return;
+        } else {
+            svc.phase = Phase::Starting;
+            let spec = svc.spec.clone();
+            self.effects.push(Effect::Spawn {
+                service: name.clone(),
+                kind: RunKind::Main,
+                spec,
+            });
         }
-        svc.phase = Phase::Starting;
-        let spec = svc.spec.clone();
-        self.effects.push(Effect::Spawn {
-            service: name.clone(),
-            kind: RunKind::Main,
-            spec,
-        });
+        // After its own phase is set, so the dependents wait for this run.
+        self.release_held(now, name);
     }
 
     /// Start every waiting service whose dependencies are now satisfied:

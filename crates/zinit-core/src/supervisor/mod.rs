@@ -9,6 +9,7 @@
 //!
 //! Must not: perform I/O, sleep, or keep a pid after its exit was reported.
 
+mod bindings;
 mod lifecycle;
 mod restarts;
 mod service;
@@ -53,6 +54,12 @@ pub struct Supervisor {
     /// The service end whose `failure_action` or `success_action` began
     /// the shutdown, if one did.
     cause: Option<ShutdownCause>,
+    /// Some monitored service uses `requires` or `conflicts`.
+    has_bindings: bool,
+    /// Services whose bindings were applied in this step: each once, so
+    /// contradictory ones (b requires c, c conflicts with b) settle instead
+    /// of starting and stopping each other without end.
+    bound_in_step: std::collections::BTreeSet<ServiceName>,
     effects: Vec<Effect>,
 }
 
@@ -63,6 +70,7 @@ impl Supervisor {
 
     /// Decide what `input` means at time `now`.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Effect> {
+        self.bound_in_step.clear();
         match input {
             Input::Command { reply, command } => {
                 let result = self.command(now, reply, command);
@@ -86,6 +94,7 @@ impl Supervisor {
             } => self.timer_fired(now, &service, generation),
         }
         self.start_unblocked(now);
+        self.advance_deferred_stops();
         self.advance_shutdown();
         std::mem::take(&mut self.effects)
     }
@@ -140,6 +149,7 @@ impl Supervisor {
             return Err(CommandError::AlreadyMonitored(name));
         }
         self.services.insert(name.clone(), Service::new(spec));
+        self.recompute_bindings();
         self.log(LogLevel::Info, format!("monitoring service {name}"));
         if self.may_close_cycle(&name) {
             self.recompute_cycles(Some(&name));
@@ -154,6 +164,11 @@ impl Supervisor {
             return Err(CommandError::IsUp(name.clone()));
         }
         self.services.remove(name);
+        // Nothing can start it again: what it held down stays down.
+        for other in self.services.values_mut() {
+            other.held_by.remove(name);
+        }
+        self.recompute_bindings();
         self.effects.push(Effect::Forgotten {
             service: name.clone(),
         });
@@ -204,18 +219,26 @@ impl Supervisor {
         let Some(svc) = self.services.get(name) else {
             return false;
         };
-        svc.spec.after.iter().any(|d| self.services.contains_key(d))
-            && self.services.values().any(|s| s.spec.after.contains(name))
+        svc.spec
+            .ordering_deps()
+            .iter()
+            .any(|d| self.services.contains_key(d))
+            && self
+                .services
+                .values()
+                .any(|s| s.spec.ordering_deps().contains(name))
     }
 
     /// Recompute which services sit in dependency cycles; log the cycles
     /// that involve `changed` (a service just monitored).
     fn recompute_cycles(&mut self, changed: Option<&ServiceName>) {
-        let edges: graph::Edges<'_> = self
+        // Every ordering edge: `after`, `requires` and `wants`.
+        let deps: Vec<(&ServiceName, Vec<ServiceName>)> = self
             .services
             .iter()
-            .map(|(n, s)| (n, s.spec.after.as_slice()))
+            .map(|(n, s)| (n, s.spec.ordering_deps()))
             .collect();
+        let edges: graph::Edges<'_> = deps.iter().map(|(n, d)| (*n, d.as_slice())).collect();
         let found = graph::cycle_groups(&edges);
         let mut cycles = BTreeMap::new();
         let mut messages = Vec::new();
@@ -257,11 +280,12 @@ impl Supervisor {
             return Some(cycle.clone());
         }
         let svc = self.services.get(name)?;
-        let waiting: Vec<String> = svc
-            .spec
-            .after
+        let hard = svc.spec.hard_deps();
+        let wanted = svc.spec.wants.iter().filter(|w| !hard.contains(w));
+        let waiting: Vec<String> = hard
             .iter()
             .filter(|dep| !self.satisfies_dependents(dep))
+            .chain(wanted.filter(|dep| self.wanted_is_starting(dep)))
             .map(|dep| match self.services.get(dep) {
                 None => format!("{dep} (not monitored)"),
                 Some(d) => format!("{dep} ({})", d.state),

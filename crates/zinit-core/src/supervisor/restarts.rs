@@ -66,8 +66,12 @@ impl Supervisor {
         match decision {
             AfterEnd::Restart => {}
             AfterEnd::StayDown if end.succeeded => self.end_action(name, "success_action", end),
-            AfterEnd::StayDown => self.end_action(name, "failure_action", end),
+            AfterEnd::StayDown => {
+                self.stop_requirers(name, "failed");
+                self.end_action(name, "failure_action", end);
+            }
             AfterEnd::GaveUp => {
+                self.stop_requirers(name, "failed");
                 let gave_up = RunEnd {
                     what: format!("{}: {}", self.gave_up_phrase(name), end.what),
                     succeeded: false,

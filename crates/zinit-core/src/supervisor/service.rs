@@ -91,6 +91,12 @@ pub(super) struct Service {
     pub recent_restarts: VecDeque<Instant>,
     /// zinit gave up restarting it (crash-loop limit).
     pub gave_up: Option<GaveUp>,
+    /// Services it `requires` whose stop or failure stopped it; it starts
+    /// again once none is left (each removed when it starts again).
+    pub held_by: std::collections::BTreeSet<crate::name::ServiceName>,
+    /// Stopped by an operator while services that require it still run:
+    /// its stop signal waits until they are gone.
+    pub stop_after_requirers: bool,
 }
 
 impl Service {
@@ -116,6 +122,8 @@ impl Service {
             restart_waiters: Vec::new(),
             recent_restarts: VecDeque::new(),
             gave_up: None,
+            held_by: std::collections::BTreeSet::new(),
+            stop_after_requirers: false,
         }
     }
 }

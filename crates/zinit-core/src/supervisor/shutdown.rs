@@ -42,8 +42,9 @@ impl StopOrder {
             .services
             .values()
             .map(|s| {
+                // Every hard edge: `after` and `requires`.
                 s.spec
-                    .after
+                    .hard_deps()
                     .iter()
                     .filter_map(|d| position.get(d).copied())
                     .collect()
@@ -170,6 +171,10 @@ impl Supervisor {
     pub(super) fn begin_shutdown(&mut self, mode: ShutdownMode) {
         self.shutdown = Some(mode);
         self.stop_order = StopOrder::new(self);
+        for svc in self.services.values_mut() {
+            // The shutdown orders every stop itself.
+            svc.stop_after_requirers = false;
+        }
         self.log(LogLevel::Info, format!("shutting down ({mode:?})"));
         for svc in self.services.values_mut() {
             svc.target = Target::Down;

@@ -38,6 +38,14 @@ pub struct ServiceView {
     /// zinit gave up restarting it (`restart.max_restarts`), until the
     /// operator starts it again.
     pub gave_up: Option<GaveUp>,
+    /// `requires`, `wants` and `conflicts`, each with its state (`None`:
+    /// not monitored).
+    pub requires: Vec<(ServiceName, Option<State>)>,
+    pub wants: Vec<(ServiceName, Option<State>)>,
+    pub conflicts: Vec<(ServiceName, Option<State>)>,
+    /// Required services whose stop or failure stopped it; it starts again
+    /// with them.
+    pub held_by: Vec<ServiceName>,
 }
 
 /// All services at one instant.
@@ -55,12 +63,13 @@ impl Supervisor {
             .services
             .iter()
             .map(|(name, svc)| {
-                let after = svc
-                    .spec
-                    .after
-                    .iter()
-                    .map(|dep| (dep.clone(), self.services.get(dep).map(|d| d.state.clone())))
-                    .collect();
+                let with_states = |names: &[ServiceName]| -> Vec<(ServiceName, Option<State>)> {
+                    names
+                        .iter()
+                        .map(|dep| (dep.clone(), self.services.get(dep).map(|d| d.state.clone())))
+                        .collect()
+                };
+                let after = with_states(&svc.spec.after);
                 let reason = match svc.phase {
                     Phase::Blocked => self.blocker(name),
                     _ => None,
@@ -79,6 +88,10 @@ impl Supervisor {
                     next_start: svc.next_start.filter(|_| svc.phase == Phase::BackingOff),
                     last_test: svc.last_test.clone(),
                     gave_up: svc.gave_up,
+                    requires: with_states(&svc.spec.requires),
+                    wants: with_states(&svc.spec.wants),
+                    conflicts: with_states(&svc.spec.conflicts),
+                    held_by: svc.held_by.iter().cloned().collect(),
                 };
                 (name.clone(), view)
             })

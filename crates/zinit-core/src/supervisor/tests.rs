@@ -7,6 +7,7 @@ use crate::spec::{CommandLine, ServiceSpec};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod bindings;
 mod facts;
 mod harness;
 mod policy;

@@ -241,6 +241,15 @@ impl Ctx<'_> {
         }
         let when = v.spec.restart_when();
         why.summary = match (&v.state, v.target) {
+            (_, Target::Down) if !v.held_by.is_empty() => {
+                let held: Vec<&str> = v.held_by.iter().map(|n| n.as_str()).collect();
+                format!(
+                    "{name} is {state} and stays down: it requires {}, which stopped or failed \
+                     for good{exit}; it starts again when {} starts",
+                    held.join(", "),
+                    if held.len() == 1 { "that" } else { "each" }
+                )
+            }
             (State::Unknown, Target::Down) if !v.spec.autostart => format!(
                 "{name} is Unknown: it is loaded with autostart: false and waits for `zinit \
                  start {name}`"
@@ -284,12 +293,8 @@ impl Ctx<'_> {
             why.blocked_by = rotate_after(cycle, name);
             return;
         }
-        let waiting: Vec<&ServiceName> = v
-            .spec
-            .after
-            .iter()
-            .filter(|dep| !self.satisfied(dep))
-            .collect();
+        let waiting = self.waiting(v);
+        let waiting: Vec<&ServiceName> = waiting.iter().collect();
         let Some((first, others)) = waiting.split_first() else {
             why.summary = format!("{name} is Blocked: its dependencies are ready; it starts now");
             return;
@@ -359,7 +364,8 @@ impl Ctx<'_> {
                     }
                     return format!("is Blocked: {}", cycle_phrase(cycle));
                 }
-                let next = d.spec.after.iter().find(|n| !self.satisfied(n));
+                let next = self.waiting(d).into_iter().next();
+                let next = next.as_ref();
                 match next {
                     Some(next) => format!("is Blocked: {}", self.waiting_for(next, visited, chain)),
                     None => "is Blocked and about to start".to_owned(),
@@ -524,6 +530,35 @@ impl Ctx<'_> {
 
     /// Whether `dep` is what its dependents wait for (as the supervisor
     /// decides it).
+    /// What a service waits for: its `after` and `requires` dependencies
+    /// that are not ready, and what it `wants` that is still starting.
+    fn waiting(&self, v: &ServiceView) -> Vec<ServiceName> {
+        let hard = v.spec.hard_deps();
+        let starting = |dep: &ServiceName| {
+            self.snapshot.services.get(dep).is_some_and(|d| {
+                d.target == Target::Up
+                    && match d.phase {
+                        Phase::Blocked | Phase::Starting => true,
+                        Phase::Up { .. } => d.state == State::Spawned,
+                        _ => false,
+                    }
+            })
+        };
+        let mut waiting: Vec<ServiceName> = hard
+            .iter()
+            .filter(|dep| !self.satisfied(dep))
+            .cloned()
+            .collect();
+        waiting.extend(
+            v.spec
+                .wants
+                .iter()
+                .filter(|w| !hard.contains(w) && starting(w))
+                .cloned(),
+        );
+        waiting
+    }
+
     fn satisfied(&self, dep: &ServiceName) -> bool {
         self.snapshot.services.get(dep).is_some_and(|d| {
             if d.spec.oneshot {

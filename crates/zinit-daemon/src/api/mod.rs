@@ -124,17 +124,11 @@ impl Api {
             pid: view.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
             state: view.state.to_string(),
             target: view.target.to_string(),
-            after: view
-                .after
-                .iter()
-                .map(|(dep, state)| {
-                    let shown = state
-                        .as_ref()
-                        .map_or("Unknown".to_owned(), |s| s.to_string());
-                    (dep.to_string(), shown)
-                })
-                .collect(),
+            after: with_states(&view.after),
             reason: view.reason.clone(),
+            requires: with_states(&view.requires),
+            wants: with_states(&view.wants),
+            conflicts: with_states(&view.conflicts),
         })
     }
 
@@ -330,4 +324,19 @@ fn file_error(e: ServiceFileError, action: &'static str) -> ApiError {
         service,
         action,
     }
+}
+
+/// Names with their states as the wire shows them (`Unknown` when not
+/// monitored).
+fn with_states(
+    deps: &[(ServiceName, Option<zinit_core::supervisor::State>)],
+) -> BTreeMap<String, String> {
+    deps.iter()
+        .map(|(dep, state)| {
+            let shown = state
+                .as_ref()
+                .map_or("Unknown".to_owned(), |s| s.to_string());
+            (dep.to_string(), shown)
+        })
+        .collect()
 }

@@ -196,9 +196,19 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert!(matches!(bind(&path), Err(BindError::InUse(_))));
         drop(live);
-        // The file stays behind, but nobody listens: stale, replaced.
+        // The file stays behind, but nobody listens: stale, replaced. (A
+        // child another test is forking may hold the listener's descriptor
+        // until its exec closes it: poll, with a deadline.)
         assert!(path.exists());
-        let again = bind(&path).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let again = loop {
+            match bind(&path) {
+                Err(BindError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break other.unwrap(),
+            }
+        };
         ControlSocket::remove_file(&path, again.inode() + 1);
         assert!(path.exists(), "removed a socket that is not ours");
         let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())

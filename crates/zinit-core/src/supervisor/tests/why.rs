@@ -555,3 +555,37 @@ fn a_service_that_does_not_autostart_says_so() {
         "lazy is Unknown: it is loaded with autostart: false and waits for `zinit start lazy`"
     );
 }
+
+#[test]
+fn a_dependent_held_down_by_a_required_service_says_which() {
+    let mut h = Harness::new();
+    h.monitor("db", spec("db"));
+    let mut web = spec("web");
+    web.requires = vec![name("db")];
+    h.monitor("web", web);
+    h.call(Command::Stop(name("db"))).unwrap();
+    let web_pid = h.pid("web");
+    h.exit(web_pid, ExitStatus::Signaled(15));
+    let summary = explain(&h, "web").summary;
+    assert!(
+        summary.starts_with("web is in Error(killed by signal SIGTERM) and stays down: it requires db, which stopped or failed for good"),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with("it starts again when that starts"),
+        "{summary}"
+    );
+    // A wanted service that is starting is what a wanter waits for.
+    let mut h = Harness::new();
+    h.monitor("cache", tested(spec("cache")));
+    let mut api = spec("api");
+    api.wants = vec![name("cache")];
+    h.monitor("api", api);
+    let w = explain(&h, "api");
+    assert!(
+        w.summary
+            .starts_with("api is Blocked: waiting for cache, which is Spawned"),
+        "{}",
+        w.summary
+    );
+}
