@@ -204,7 +204,8 @@ try {
 
   await check("dependency_view_says_who_waits_and_why", async () => {
     const app = page.locator('#deps tbody tr[data-service="app"]');
-    await untilText("app's wait list", () => app.locator("td").nth(0).textContent(), /gate: Spawned/);
+    await untilText("app's wait list", () => app.locator("td").nth(0).textContent(), /gate: Spawned \(requires\)/);
+    await untilText("app's conflicts", () => app.locator("td").nth(0).textContent(), /conflicts with maintenance/);
     const gate = page.locator('#deps tbody tr[data-service="gate"]');
     await untilText("gate's dependents", () => gate.locator("td").nth(1).textContent(), "app");
     await untilText("app's explanation", () => app.locator("td.why").textContent(), /gate/);

@@ -248,9 +248,24 @@
     if (node.className !== name) node.className = name;
   }
 
+  // What a service is ordered after, from its status: `after` and
+  // `requires` (hard), and `wants` (only while the wanted one starts).
+  // `{dep: state}`; the kinds other than after are named in `kinds`.
+  function orderedAfter(status) {
+    const after = Object.assign({}, (status && status.after) || {});
+    const kinds = {};
+    for (const kind of ["requires", "wants"]) {
+      for (const [dep, st] of Object.entries((status && status[kind]) || {})) {
+        after[dep] = st;
+        if (!kinds[dep]) kinds[dep] = kind;
+      }
+    }
+    return { after, kinds };
+  }
+
   function depsSummary(name) {
     const status = state.status.get(name);
-    const after = (status && status.after) || {};
+    const after = orderedAfter(status).after;
     const deps = Object.keys(after);
     if (deps.length === 0) return { text: "none", kind: "dim" };
     const waiting = deps.filter((d) => !ready(after[d]));
@@ -321,7 +336,7 @@
     const tbody = document.querySelector("#deps tbody");
     const neededBy = new Map();
     for (const name of state.names) {
-      const after = (state.status.get(name) || {}).after || {};
+      const after = orderedAfter(state.status.get(name)).after;
       for (const dep of Object.keys(after)) {
         if (!neededBy.has(dep)) neededBy.set(dep, []);
         neededBy.get(dep).push(name);
@@ -329,8 +344,10 @@
     }
     const rows = [];
     for (const name of state.names) {
-      const after = (state.status.get(name) || {}).after || {};
+      const status = state.status.get(name) || {};
+      const { after, kinds } = orderedAfter(status);
       const waits = Object.keys(after);
+      const conflicts = Object.keys(status.conflicts || {});
       const needed = neededBy.get(name) || [];
       const why = state.why.get(name);
       const look = describe(name);
@@ -341,7 +358,15 @@
         for (const dep of waits) {
           const [word] = splitState(after[dep]);
           const kind = ready(after[dep]) ? "ok" : KIND[word] || "off";
-          list.append(el("span", { class: "badge " + kind, text: dep + ": " + word, title: after[dep] }));
+          const how = kinds[dep] ? " (" + kinds[dep] + ")" : "";
+          list.append(el("span", { class: "badge " + kind, text: dep + ": " + word + how, title: after[dep] }));
+        }
+        waitCell.append(list);
+      }
+      if (conflicts.length) {
+        const list = el("span", { class: "deplist" });
+        for (const other of conflicts) {
+          list.append(el("span", { class: "badge off", text: "conflicts with " + other, title: status.conflicts[other] }));
         }
         waitCell.append(list);
       }

@@ -266,7 +266,12 @@ fn the_dashboard_in_headless_chromium() {
             never.display()
         ),
     );
-    d.service("app", "exec: \"sleep 1000\"\nafter: [gate]\n");
+    // requires (not after) and a conflict with a service that is not
+    // monitored: the dependency view names both kinds.
+    d.service(
+        "app",
+        "exec: \"sleep 1000\"\nrequires: [gate]\nconflicts: [maintenance]\n",
+    );
     d.service(
         "migrate",
         "exec: \"sh -c 'echo migrated 3 tables'\"\noneshot: true\n",
