@@ -59,6 +59,15 @@ fn services_start_in_dependency_order_and_stop_in_reverse() {
 }
 
 /// Lines of a file, or none if it does not exist yet.
+/// `first` appears in zinit's output `out`, and before `then`.
+fn assert_logged_in_order(out: &str, first: &str, then: &str) {
+    let at = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
+    };
+    assert!(at(first) < at(then), "{first:?} after {then:?} in {out}");
+}
+
 fn lines(path: &std::path::Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -470,14 +479,7 @@ fn a_container_whose_main_service_fails_stops_the_others_in_order_and_exits_with
         ),
         "{out}"
     );
-    let at = |what: &str| {
-        out.find(what)
-            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
-    };
-    assert!(
-        at("stopping service web") < at("stopping service db"),
-        "{out}"
-    );
+    assert_logged_in_order(&out, "stopping service web", "stopping service db");
     assert!(out.contains("exiting with status 3"), "{out}");
 }
 
@@ -534,14 +536,7 @@ fn the_main_and_sidecars_example_exits_with_the_apps_status() {
         ),
         "{out}"
     );
-    let at = |what: &str| {
-        out.find(what)
-            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
-    };
-    assert!(
-        at("stopping service metrics") < at("stopping service cache"),
-        "{out}"
-    );
+    assert_logged_in_order(&out, "stopping service metrics", "stopping service cache");
 }
 
 #[test]
@@ -584,18 +579,8 @@ fn a_requires_chain_stops_dependents_first_and_starts_them_again() {
         ["db", "app", "web"].iter().all(|n| d.state(n).1 == 0)
     });
     let out = d.output();
-    let at = |what: &str| {
-        out.find(what)
-            .unwrap_or_else(|| panic!("no {what:?} in {out}"))
-    };
-    assert!(
-        at("stopping service web (") < at("stopping service app ("),
-        "{out}"
-    );
-    assert!(
-        at("stopping service app (") < at("stopping service db ("),
-        "{out}"
-    );
+    assert_logged_in_order(&out, "stopping service web (", "stopping service app (");
+    assert_logged_in_order(&out, "stopping service app (", "stopping service db (");
     assert!(d
         .ok(&["why", "app"])
         .contains("it requires db, which stopped or failed for good"));
