@@ -584,6 +584,19 @@ fn a_requires_chain_stops_dependents_first_and_starts_them_again() {
     assert!(d
         .ok(&["why", "app"])
         .contains("it requires db, which stopped or failed for good"));
+    // service_create checks the new keys like the loader does.
+    let refused = d.rpc(
+        "service_create",
+        serde_json::json!(["loop", {"exec": "sleep 1", "requires": ["loop"]}]),
+    );
+    assert_eq!(refused["error"]["code"], -32005, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("requires: a service cannot require itself (loop)"),
+        "{refused}"
+    );
     // db starts again: app and web follow, in order.
     d.ok(&["start", "db"]);
     for n in ["db", "app", "web"] {
