@@ -10,20 +10,25 @@
 //! - A `wants` dependency orders the start only while the wanted service
 //!   exists and is starting.
 
-use super::service::Phase;
+use super::service::{Phase, Service};
 use super::types::{LogLevel, State, Target};
 use super::Supervisor;
 use crate::name::ServiceName;
 use std::time::Instant;
 
 impl Supervisor {
-    /// Monitored services that `require` `name`.
-    pub(super) fn requirers(&self, name: &ServiceName) -> Vec<ServiceName> {
+    /// The names of the monitored services for which `pick` holds.
+    fn services_where(&self, pick: impl Fn(&ServiceName, &Service) -> bool) -> Vec<ServiceName> {
         self.services
             .iter()
-            .filter(|(_, s)| s.spec.requires.contains(name))
+            .filter(|(n, s)| pick(n, s))
             .map(|(n, _)| n.clone())
             .collect()
+    }
+
+    /// Monitored services that `require` `name`.
+    pub(super) fn requirers(&self, name: &ServiceName) -> Vec<ServiceName> {
+        self.services_where(|_, s| s.spec.requires.contains(name))
     }
 
     /// Monitored services `name` conflicts with, declared on either side.
@@ -31,14 +36,9 @@ impl Supervisor {
         let Some(svc) = self.services.get(name) else {
             return Vec::new();
         };
-        self.services
-            .iter()
-            .filter(|(other, s)| {
-                *other != name
-                    && (svc.spec.conflicts.contains(other) || s.spec.conflicts.contains(name))
-            })
-            .map(|(n, _)| n.clone())
-            .collect()
+        self.services_where(|other, s| {
+            other != name && (svc.spec.conflicts.contains(other) || s.spec.conflicts.contains(name))
+        })
     }
 
     /// `name` is starting: start what it requires and stop what conflicts
@@ -96,12 +96,7 @@ impl Supervisor {
         if !self.has_bindings {
             return;
         }
-        let held: Vec<ServiceName> = self
-            .services
-            .iter()
-            .filter(|(_, s)| s.held_by.contains(name))
-            .map(|(n, _)| n.clone())
-            .collect();
+        let held = self.services_where(|_, s| s.held_by.contains(name));
         for dependent in held {
             let Some(svc) = self.services.get_mut(&dependent) else {
                 continue;
@@ -155,12 +150,7 @@ impl Supervisor {
         if !self.has_bindings || self.shutdown.is_some() {
             return;
         }
-        let waiting: Vec<ServiceName> = self
-            .services
-            .iter()
-            .filter(|(_, s)| s.stop_after_requirers)
-            .map(|(n, _)| n.clone())
-            .collect();
+        let waiting = self.services_where(|_, s| s.stop_after_requirers);
         for name in waiting {
             if self.requirer_runs(&name) {
                 continue;
