@@ -1,11 +1,12 @@
 //! Carrying out the supervisor's effects: spawning, signalling, timers,
 //! replies and log lines. Everything here returns at once.
 
+use super::launcher::Launcher;
 use super::TimerFired;
 use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
 use crate::process::cgroup::{self, Cgroups};
-use crate::process::{self, Output, Reaped, Scope, SpawnError, SpawnRequest};
+use crate::process::{Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,10 +101,12 @@ pub(super) struct Shell {
     timers_tx: mpsc::UnboundedSender<TimerFired>,
     timers_rx: Option<mpsc::UnboundedReceiver<TimerFired>>,
     pub shutdown_complete: Option<ShutdownMode>,
+    /// Real processes, or a test's fake.
+    launcher: Box<dyn Launcher>,
 }
 
 impl Shell {
-    pub fn new(sinks: OutputSinks, env: Environment) -> Shell {
+    pub fn new(sinks: OutputSinks, env: Environment, launcher: Box<dyn Launcher>) -> Shell {
         let (exits_tx, exits_rx) = mpsc::unbounded_channel();
         let (timers_tx, timers_rx) = mpsc::unbounded_channel();
         Shell {
@@ -119,6 +122,7 @@ impl Shell {
             timers_tx,
             timers_rx: Some(timers_rx),
             shutdown_complete: None,
+            launcher,
         }
     }
 
@@ -158,14 +162,14 @@ impl Shell {
                 if scope == Scope::Group && self.signal_cgroup(pid, signal) {
                     return None;
                 }
-                if let Err(e) = process::signal(pid, signal, scope) {
+                if let Err(e) = self.launcher.signal(pid, signal, scope) {
                     self.daemon_log(LogLevel::Error, format!("{e}"));
                 }
                 None
             }
             Effect::KillGroupRemnants { pgid } => {
                 let in_cgroup = self.kill_cgroup_remnants(pgid);
-                if process::kill_group_remnants(pgid) && !in_cgroup {
+                if self.launcher.kill_group_remnants(pgid) && !in_cgroup {
                     self.daemon_log(
                         LogLevel::Info,
                         format!("killed processes left behind in group {pgid}"),
@@ -241,7 +245,10 @@ impl Shell {
             output,
         };
         let cgroup = self.service_cgroup(&service);
-        let spawned = match process::spawn_in(&request, cgroup.as_deref(), &self.exits_tx) {
+        let spawned = match self
+            .launcher
+            .spawn(&request, cgroup.as_deref(), &self.exits_tx)
+        {
             Err(SpawnError::Cgroup { dir, errno }) => {
                 // Never a reason not to supervise: run it outside.
                 let e = SpawnError::Cgroup { dir, errno };
@@ -249,7 +256,7 @@ impl Shell {
                     LogLevel::Warn,
                     format!("service {service}: {e}; starting it without a cgroup"),
                 );
-                process::spawn(&request, &self.exits_tx)
+                self.launcher.spawn(&request, None, &self.exits_tx)
             }
             Ok(spawned) => {
                 if let (RunKind::Main, Some(dir)) = (kind, cgroup) {

@@ -11,6 +11,9 @@
 //! let any error end the loop.
 
 mod effects;
+pub mod launcher;
+#[cfg(test)]
+mod tests;
 
 use crate::process::Reaped;
 use effects::Shell;
@@ -90,12 +93,21 @@ pub struct ShutdownOutcome {
 /// Start the actor; it runs until a shutdown completes and then resolves
 /// the returned receiver with the outcome.
 pub fn start(sinks: OutputSinks, env: Environment) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
+    start_with(sinks, env, Box::new(launcher::Processes))
+}
+
+/// [`start`], with the processes coming from `launcher` (a test's fake).
+pub fn start_with(
+    sinks: OutputSinks,
+    env: Environment,
+    launcher: Box<dyn launcher::Launcher>,
+) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let (done_tx, done_rx) = oneshot::channel();
     let actor = Actor {
         core: Supervisor::new(),
-        shell: Shell::new(sinks, env),
+        shell: Shell::new(sinks, env, launcher),
         pending: HashMap::new(),
         next_reply: 1,
         snapshot: snapshot_tx,
