@@ -167,15 +167,18 @@ async fn monitor(h: &Handle, service: &str) {
     .unwrap();
 }
 
-/// Wait (in paused time: the runtime skips ahead) until `check` holds.
+/// Poll until `check` holds, at most a minute of (paused, so skipped
+/// ahead) tokio time.
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..10_000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(10)).await;
+        // poll
     }
-    panic!("never happened: {what}");
 }
 
 #[tokio::test(start_paused = true)]
