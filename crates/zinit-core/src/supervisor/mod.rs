@@ -219,14 +219,15 @@ impl Supervisor {
         let Some(svc) = self.services.get(name) else {
             return false;
         };
-        svc.spec
-            .ordering_deps()
-            .iter()
-            .any(|d| self.services.contains_key(d))
-            && self
-                .services
-                .values()
-                .any(|s| s.spec.ordering_deps().contains(name))
+        // Without building lists: this runs for every monitor at boot.
+        let orders_after = |spec: &crate::spec::ServiceSpec, dep: &ServiceName| {
+            spec.after.contains(dep) || spec.requires.contains(dep) || spec.wants.contains(dep)
+        };
+        let has_edge_out = [&svc.spec.after, &svc.spec.requires, &svc.spec.wants]
+            .into_iter()
+            .flatten()
+            .any(|d| self.services.contains_key(d));
+        has_edge_out && self.services.values().any(|s| orders_after(&s.spec, name))
     }
 
     /// Recompute which services sit in dependency cycles; log the cycles
