@@ -261,6 +261,65 @@ impl Default for ProbePolicy {
     }
 }
 
+/// The CPU bandwidth period zinit writes with a `resources.cpu` quota
+/// (`cpu.max` on cgroup v2, `cpu.cfs_period_us` on v1): 100 ms, the
+/// kernel's and systemd's default.
+pub const CPU_PERIOD_MICROS: u64 = 100_000;
+
+/// A CPU bandwidth limit in millionths of a core: `0.5` is 500 000, `2`
+/// (two whole cores) is 2 000 000.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CpuQuota(pub u64);
+
+impl CpuQuota {
+    /// Smallest quota: 1 % of a core (1 ms per 100 ms period, the kernel's
+    /// smallest `cfs_quota_us`).
+    pub const MIN: CpuQuota = CpuQuota(10_000);
+    /// Largest quota: 4096 cores.
+    pub const MAX: CpuQuota = CpuQuota(4096 * 1_000_000);
+
+    /// Microseconds of CPU per [`CPU_PERIOD_MICROS`].
+    pub fn quota_micros(self) -> u64 {
+        self.0 * CPU_PERIOD_MICROS / 1_000_000
+    }
+
+    /// Cores, as written in a service file.
+    pub fn cores(self) -> f64 {
+        self.0 as f64 / 1_000_000.0
+    }
+}
+
+/// `cpu_weight` and `io_weight` bounds (cgroup v2's, as systemd's
+/// `CPUWeight=`/`IOWeight=`); 100 is the kernel's default.
+pub const MIN_WEIGHT: u32 = 1;
+pub const MAX_WEIGHT: u32 = 10_000;
+
+/// cgroup resource limits of a service (`resources:`). `None` leaves the
+/// kernel's default (no limit, weight 100). Applied to the service's
+/// cgroup before each run; where zinit runs without cgroups they have no
+/// effect (a warning says so).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Resources {
+    /// Hard memory limit in bytes: above it the OOM killer acts.
+    pub memory_max: Option<u64>,
+    /// Memory throttling threshold in bytes (cgroup v2 only).
+    pub memory_high: Option<u64>,
+    /// Swap limit in bytes (0: no swap).
+    pub memory_swap_max: Option<u64>,
+    pub cpu: Option<CpuQuota>,
+    pub cpu_weight: Option<u32>,
+    /// Most tasks (processes and threads) at once.
+    pub pids_max: Option<u64>,
+    pub io_weight: Option<u32>,
+}
+
+impl Resources {
+    /// Whether any limit is set.
+    pub fn any(&self) -> bool {
+        *self != Resources::default()
+    }
+}
+
 /// A service as configured (the *spec*), validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceSpec {
@@ -296,6 +355,8 @@ pub struct ServiceSpec {
     /// Start it as soon as it is loaded (`true`, as zinit 0.2 does), or
     /// load it Down until an operator starts it.
     pub autostart: bool,
+    /// cgroup limits (`resources:`).
+    pub resources: Resources,
 }
 
 impl ServiceSpec {
@@ -357,6 +418,7 @@ impl ServiceSpec {
             failure_action: EndAction::None,
             success_action: EndAction::None,
             autostart: true,
+            resources: Resources::default(),
         }
     }
 }

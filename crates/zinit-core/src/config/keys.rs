@@ -70,6 +70,13 @@ pub const SERVICE_KEY_PATHS: &[KeyPath] = &[
     key_with("success_action", "shutdown", ("restart", "on-failure")),
     key("log_file.max_size", "10MiB"),
     key("log_file.keep", "5"),
+    key("resources.memory_max", "512MiB"),
+    key("resources.memory_high", "400MiB"),
+    key("resources.memory_swap_max", "0"),
+    key("resources.cpu", "0.5"),
+    key("resources.cpu_weight", "100"),
+    key("resources.pids_max", "100"),
+    key("resources.io_weight", "100"),
 ];
 
 impl KeyPath {

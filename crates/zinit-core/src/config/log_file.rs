@@ -4,9 +4,9 @@
 //! the caller, once every key is known.
 
 use super::diagnostic::Diags;
-use super::lower::{type_error, unknown_key_message};
+use super::lower::{size_node, type_error, unknown_key_message};
 use super::scalar::Typed;
-use super::size::{format_size, parse_size};
+use super::size::format_size;
 use super::yaml_tree::Node;
 use crate::spec::{LogFileSpec, MAX_LOG_FILE_KEEP, MAX_LOG_FILE_MAX_SIZE, MIN_LOG_FILE_MAX_SIZE};
 
@@ -68,39 +68,26 @@ pub(crate) fn log_file(node: &Node, d: &mut Diags) -> Result<Option<LogFileSpec>
 
 fn max_size(node: &Node, d: &mut Diags) -> Result<Option<u64>, ()> {
     const KEY: &str = "log_file.max_size";
-    let value = match Typed::of(node) {
-        Typed::Null => return Ok(None),
-        Typed::Int(n) => u64::try_from(n).map_err(|_| format!("must not be negative, found {n}")),
-        Typed::Float(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 2f64.powi(64) => {
-            Ok(f as u64)
-        }
-        Typed::Float(f) => Err(format!("expected a whole number of bytes, found {f}")),
-        Typed::Str(text) => parse_size(text).map_err(|e| e.to_string()),
-        _ => {
-            type_error(d, node, KEY, "a size (bytes, or a string like \"10MiB\")");
-            return Err(());
-        }
+    let Some(size) = size_node(node, KEY, d)? else {
+        return Ok(None);
     };
-    let checked = value.and_then(|size| {
-        if size < MIN_LOG_FILE_MAX_SIZE {
-            Err(format!(
-                "{} is below the minimum of {}",
-                format_size(size),
-                format_size(MIN_LOG_FILE_MAX_SIZE)
-            ))
-        } else if size > MAX_LOG_FILE_MAX_SIZE {
-            Err(format!(
-                "{} is above the maximum of {}",
-                format_size(size),
-                format_size(MAX_LOG_FILE_MAX_SIZE)
-            ))
-        } else {
-            Ok(size)
-        }
-    });
-    checked
-        .map(Some)
-        .map_err(|message| d.error(node.pos, Some(KEY), message))
+    let message = if size < MIN_LOG_FILE_MAX_SIZE {
+        format!(
+            "{} is below the minimum of {}",
+            format_size(size),
+            format_size(MIN_LOG_FILE_MAX_SIZE)
+        )
+    } else if size > MAX_LOG_FILE_MAX_SIZE {
+        format!(
+            "{} is above the maximum of {}",
+            format_size(size),
+            format_size(MAX_LOG_FILE_MAX_SIZE)
+        )
+    } else {
+        return Ok(Some(size));
+    };
+    d.error(node.pos, Some(KEY), message);
+    Err(())
 }
 
 fn keep(node: &Node, d: &mut Diags) -> Result<Option<u32>, ()> {

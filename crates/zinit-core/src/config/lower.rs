@@ -10,11 +10,14 @@ use super::actions;
 use super::diagnostic::{Diags, Pos};
 use super::log_file;
 use super::policy;
+use super::resources;
 use super::scalar::Typed;
 use super::yaml_tree::Node;
 use crate::name::ServiceName;
 use crate::signal::Signal;
-use crate::spec::{CommandLine, EndAction, LogFileSpec, LogMode, RestartWhen, ServiceSpec};
+use crate::spec::{
+    CommandLine, EndAction, LogFileSpec, LogMode, Resources, RestartWhen, ServiceSpec,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -39,6 +42,7 @@ pub(crate) const KEYS: &[&str] = &[
     "requires",
     "wants",
     "conflicts",
+    "resources",
 ];
 
 /// The keys of a file, each checked but not yet combined.
@@ -67,6 +71,7 @@ struct Fields<'a> {
     autostart: Option<bool>,
     failure_action: Option<(EndAction, &'a Node)>,
     success_action: Option<(EndAction, &'a Node)>,
+    resources: Option<Resources>,
 }
 
 /// Lower `root` into a spec; `None` when an error was recorded. `own_name`
@@ -131,6 +136,7 @@ pub(crate) fn lower(root: &Node, own_name: Option<&str>, d: &mut Diags) -> Optio
     spec.restart = restart?;
     spec.probe = probe?;
     spec.autostart = f.autostart.unwrap_or(spec.autostart);
+    spec.resources = f.resources.unwrap_or_default();
     spec.failure_action = f.failure_action.map_or(EndAction::None, |(a, _)| a);
     spec.success_action = f.success_action.map_or(EndAction::None, |(a, _)| a);
     Some(spec)
@@ -165,6 +171,7 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
                 f.log_file = Some((file, value));
             }
         }
+        "resources" => f.resources = resources::resources(value, d).ok().flatten(),
         "env" => f.env = env(value, d),
         "dir" => f.dir = dir(value, d),
         "restart" => f.restart = Some(value),
@@ -207,6 +214,27 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// A byte size: a whole number of bytes or a string like `"10MiB"` (see
+/// [`super::size`]); `Ok(None)` for null. Bounds are the caller's.
+pub(crate) fn size_node(node: &Node, key: &str, d: &mut Diags) -> Result<Option<u64>, ()> {
+    let value = match Typed::of(node) {
+        Typed::Null => return Ok(None),
+        Typed::Int(n) => u64::try_from(n).map_err(|_| format!("must not be negative, found {n}")),
+        Typed::Float(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < 2f64.powi(64) => {
+            Ok(f as u64)
+        }
+        Typed::Float(f) => Err(format!("expected a whole number of bytes, found {f}")),
+        Typed::Str(text) => super::size::parse_size(text).map_err(|e| e.to_string()),
+        _ => {
+            type_error(d, node, key, "a size (bytes, or a string like \"10MiB\")");
+            return Err(());
+        }
+    };
+    value
+        .map(Some)
+        .map_err(|message| d.error(node.pos, Some(key), message))
 }
 
 pub(crate) fn type_error(d: &mut Diags, node: &Node, key: &str, expected: &str) {

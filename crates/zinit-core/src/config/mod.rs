@@ -25,6 +25,7 @@ pub mod keys;
 mod log_file;
 mod lower;
 mod policy;
+mod resources;
 mod scalar;
 pub mod size;
 mod yaml_tree;

@@ -688,3 +688,127 @@ fn dependency_kinds() {
         ["web.yaml:2:11: requires: expected a list of service names, found a mapping"]
     );
 }
+
+#[test]
+fn resources_lower_every_limit() {
+    use crate::spec::{CpuQuota, Resources};
+    let p = ok(r#"
+exec: x
+resources:
+  memory_max: 512MiB
+  memory_high: 400MiB
+  memory_swap_max: 0
+  cpu: 0.5
+  cpu_weight: 200
+  pids_max: 64
+  io_weight: 50
+"#);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let mib = 1024 * 1024;
+    assert_eq!(
+        p.spec.resources,
+        Resources {
+            memory_max: Some(512 * mib),
+            memory_high: Some(400 * mib),
+            memory_swap_max: Some(0),
+            cpu: Some(CpuQuota(500_000)),
+            cpu_weight: Some(200),
+            pids_max: Some(64),
+            io_weight: Some(50),
+        }
+    );
+    assert_eq!(CpuQuota(500_000).quota_micros(), 50_000);
+    assert_eq!(
+        ok("exec: x\nresources: {cpu: 2}\n").spec.resources.cpu,
+        Some(CpuQuota(2_000_000))
+    );
+    assert_eq!(
+        ok("exec: x\nresources: {cpu: \"1.5\"}\n")
+            .spec
+            .resources
+            .cpu,
+        Some(CpuQuota(1_500_000))
+    );
+    assert_eq!(
+        ok("exec: x\nresources: {memory_max: 1048576}\n")
+            .spec
+            .resources
+            .memory_max,
+        Some(mib)
+    );
+    assert!(!ok("exec: x\nresources:\n").spec.resources.any());
+    assert!(!ok("exec: x\n").spec.resources.any());
+}
+
+#[test]
+fn bad_resources_name_the_key_and_the_problem() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "resources: 5",
+            "web.yaml:2:12: resources: expected a mapping like",
+        ),
+        (
+            "resources: {cpu: 0}",
+            "resources.cpu: a CPU limit of 0 cores would never let the service run",
+        ),
+        (
+            "resources: {cpu: -1}",
+            "resources.cpu: must be between 0.01 and 4096 cores, found -1",
+        ),
+        (
+            "resources: {cpu: 0.001}",
+            "resources.cpu: must be between 0.01 and 4096 cores",
+        ),
+        (
+            "resources: {cpu: lots}",
+            "resources.cpu: expected a number of cores like 0.5 or 2, found \"lots\"",
+        ),
+        (
+            "resources: {memory_max: -5}",
+            "resources.memory_max: must not be negative, found -5",
+        ),
+        (
+            "resources: {memory_max: 0}",
+            "resources.memory_max: must be more than 0 bytes",
+        ),
+        (
+            "resources: {memory_max: 12XB}",
+            "resources.memory_max: invalid size \"12XB\"",
+        ),
+        (
+            "resources: {pids_max: 0}",
+            "resources.pids_max: must be at least 1, found 0",
+        ),
+        (
+            "resources: {pids_max: many}",
+            "resources.pids_max: expected a whole number of at least 1",
+        ),
+        (
+            "resources: {cpu_weight: 0}",
+            "resources.cpu_weight: must be between 1 and 10000, found 0",
+        ),
+        (
+            "resources: {io_weight: 10001}",
+            "resources.io_weight: must be between 1 and 10000, found 10001",
+        ),
+        (
+            "resources: {memory_max: 100MiB, memory_high: 200MiB}",
+            "resources.memory_high: 200MiB is above resources.memory_max (100MiB)",
+        ),
+    ];
+    for (line, expected) in cases {
+        let errors = errors(&format!("exec: x\n{line}\n"));
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{line}: {errors:?} lacks {expected:?}"
+        );
+    }
+    let p = ok("exec: x\nresources: {memory_maxx: 5}\n");
+    assert_eq!(p.warnings.len(), 1);
+    let warning = p.warnings[0].to_string();
+    assert!(
+        warning
+            .contains("resources.memory_maxx: unknown key (ignored); did you mean `memory_max`?"),
+        "{warning}"
+    );
+}
