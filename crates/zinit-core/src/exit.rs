@@ -18,6 +18,27 @@ impl ExitStatus {
     }
 }
 
+/// Whether the kernel's OOM killer ended a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Oom {
+    /// Nothing says so.
+    #[default]
+    No,
+    /// It died of SIGKILL while the kernel's OOM kill count rose: likely,
+    /// not certain (no cgroup memory accounting to ask).
+    Suspected,
+    /// Its cgroup's OOM kill counter (`memory.events` or v1
+    /// `memory.oom_control`) rose during the run and it died of SIGKILL.
+    Killed,
+}
+
+impl Oom {
+    /// Suspected or certain.
+    pub fn any(self) -> bool {
+        self != Oom::No
+    }
+}
+
 impl fmt::Display for ExitStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -37,6 +37,11 @@ pub struct ServiceStatus {
     pub wants: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conflicts: BTreeMap<String, String>,
+    /// Extra, only when there are any: what of the service file's settings
+    /// its current (or last) run lacks, one line each, such as a
+    /// `resources` limit this machine's cgroups cannot apply.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `stats` / `service_stats` result.
@@ -127,9 +132,14 @@ pub struct LastExit {
     pub at: String,
     /// How long that run lasted, in seconds.
     pub ran_for_seconds: f64,
-    /// Killed by the kernel's OOM killer, as far as zinit can tell.
+    /// Killed by the kernel's OOM killer, as far as zinit can tell (also
+    /// true when it is certain).
     #[serde(default)]
     pub oom_suspected: bool,
+    /// Certainly killed by the OOM killer: its cgroup's OOM kill counter
+    /// rose during the run (services with a memory limit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
     /// In words: `exited with code 3`, `killed by SIGKILL (out of memory?)`.
     pub description: String,
 }
@@ -285,6 +295,7 @@ mod tests {
             requires: BTreeMap::new(),
             wants: BTreeMap::new(),
             conflicts: BTreeMap::new(),
+            warnings: Vec::new(),
         };
         assert_eq!(
             serde_json::to_string(&status).unwrap(),
@@ -354,6 +365,7 @@ mod tests {
                 at: "2025-01-02T03:04:04.000Z".into(),
                 ran_for_seconds: 0.5,
                 oom_suspected: true,
+                oom_killed: false,
                 description: "killed by SIGKILL (out of memory?)".into(),
             }),
         };

@@ -5,7 +5,7 @@ use super::restarts::{AfterEnd, RunEnd};
 use super::service::{Phase, Probe};
 use super::types::*;
 use super::Supervisor;
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Oom};
 use crate::name::ServiceName;
 use crate::signal::Signal;
 use std::time::{Duration, Instant};
@@ -378,19 +378,13 @@ impl Supervisor {
         }
     }
 
-    pub(super) fn exited(
-        &mut self,
-        now: Instant,
-        pid: Pid,
-        status: ExitStatus,
-        oom_suspected: bool,
-    ) {
+    pub(super) fn exited(&mut self, now: Instant, pid: Pid, status: ExitStatus, oom: Oom) {
         let Some((name, kind)) = self.pids.remove(&pid) else {
             return; // an orphan, or a probe we already abandoned
         };
         match kind {
             RunKind::Main => {
-                self.main_exited(now, &name, pid, status, oom_suspected);
+                self.main_exited(now, &name, pid, status, oom);
                 // After the remnants of its group were killed.
                 self.effects.push(Effect::MainGone { service: name, pid });
             }
@@ -404,7 +398,7 @@ impl Supervisor {
         name: &ServiceName,
         pid: Pid,
         status: ExitStatus,
-        oom_suspected: bool,
+        oom: Oom,
     ) {
         let Some(svc) = self.services.get_mut(name) else {
             return;
@@ -418,7 +412,7 @@ impl Supervisor {
             at: now,
             ran_for,
             stopped_by_zinit: matches!(svc.phase, Phase::Stopping { .. }),
-            oom_suspected,
+            oom,
         });
         svc.state = if status.success() {
             State::Success

@@ -83,11 +83,7 @@ impl Supervisor {
                 kind,
                 result,
             } => self.spawn_result(now, &service, kind, result),
-            Input::Exited {
-                pid,
-                status,
-                oom_suspected,
-            } => self.exited(now, pid, status, oom_suspected),
+            Input::Exited { pid, status, oom } => self.exited(now, pid, status, oom),
             Input::TimerFired {
                 service,
                 generation,

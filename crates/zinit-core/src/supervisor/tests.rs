@@ -1,7 +1,7 @@
 //! The supervisor driven with a fake clock and a fake shell: no processes.
 
 use super::*;
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Oom};
 use crate::signal::Signal;
 use crate::spec::{CommandLine, ServiceSpec};
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! The vocabulary of the supervisor: inputs, effects, states and errors.
 
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Oom};
 use crate::name::ServiceName;
 use crate::signal::Signal;
 use crate::spec::ServiceSpec;
@@ -127,14 +127,14 @@ pub enum Input {
         kind: RunKind,
         result: Result<Pid, String>,
     },
-    /// The reaper collected a child. `oom_suspected`: the shell believes
-    /// the kernel's OOM killer ended it (it was SIGKILLed and the OOM kill
-    /// counter of its cgroup or the kernel log says so); the core only
-    /// records the flag.
+    /// The reaper collected a child. `oom`: whether the shell knows or
+    /// suspects that the kernel's OOM killer ended it (it was SIGKILLed and
+    /// the OOM kill counter of its cgroup, or the kernel's, rose); the core
+    /// only records it.
     Exited {
         pid: Pid,
         status: ExitStatus,
-        oom_suspected: bool,
+        oom: Oom,
     },
     /// A timer set with [`Effect::SetTimer`] expired.
     TimerFired {
@@ -155,8 +155,9 @@ pub struct ExitRecord {
     /// exit was asked for. `false` when it ended on its own or was killed
     /// by someone else (an operator's `kill`, the kernel).
     pub stopped_by_zinit: bool,
-    /// The shell suspects the kernel's OOM killer (see [`Input::Exited`]).
-    pub oom_suspected: bool,
+    /// The kernel's OOM killer ended it, certainly or probably (see
+    /// [`Input::Exited`]).
+    pub oom: Oom,
 }
 
 /// The pending automatic restart of a service that is backing off.

@@ -11,7 +11,7 @@ use super::service::Phase;
 use super::snapshot::{ServiceView, Snapshot};
 use super::types::{ExitRecord, State, Target, TestOutcome};
 use crate::config::format_duration;
-use crate::exit::ExitStatus;
+use crate::exit::{ExitStatus, Oom};
 use crate::graph;
 use crate::name::ServiceName;
 use crate::signal::Signal;
@@ -503,7 +503,12 @@ impl Ctx<'_> {
             ExitStatus::Code(code) => format!("it last exited with code {code} {when}"),
             ExitStatus::Signaled(n) => {
                 let signal = signal_name(n);
-                if exit.oom_suspected {
+                if exit.oom == Oom::Killed {
+                    format!(
+                        "it was last killed by {signal} {when}, by the kernel's OOM killer: \
+                         its cgroup reached its memory limit"
+                    )
+                } else if exit.oom == Oom::Suspected {
                     format!(
                         "it was last killed by {signal} {when}, probably by the kernel's OOM \
                          killer"

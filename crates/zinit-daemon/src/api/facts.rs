@@ -6,7 +6,7 @@
 //! readings of both clocks taken together.
 
 use std::time::{Instant, SystemTime};
-use zinit_core::exit::ExitStatus;
+use zinit_core::exit::{ExitStatus, Oom};
 use zinit_core::signal::Signal;
 use zinit_core::supervisor::{ExitRecord, ServiceView};
 use zinit_proto::wire::{LastExit, ServiceStats};
@@ -58,7 +58,9 @@ pub fn last_exit(record: &ExitRecord, clocks: &Clocks) -> LastExit {
         ExitStatus::Signaled(n) => (None, Some(signal_name(n))),
     };
     let mut description = record.status.to_string();
-    if record.oom_suspected {
+    if record.oom == Oom::Killed {
+        description.push_str(" (by the kernel's OOM killer: out of memory in its cgroup)");
+    } else if record.oom == Oom::Suspected {
         description.push_str(" (probably by the kernel's OOM killer)");
     } else if record.stopped_by_zinit {
         description.push_str(" (stopped by zinit)");
@@ -68,7 +70,8 @@ pub fn last_exit(record: &ExitRecord, clocks: &Clocks) -> LastExit {
         signal,
         at: clocks.rfc3339(record.at),
         ran_for_seconds: round3(record.ran_for.as_secs_f64()),
-        oom_suspected: record.oom_suspected,
+        oom_suspected: record.oom.any(),
+        oom_killed: record.oom == Oom::Killed,
         description,
     }
 }
@@ -122,7 +125,7 @@ mod tests {
             at: c.monotonic - Duration::from_secs(1),
             ran_for: Duration::from_millis(2500),
             stopped_by_zinit: false,
-            oom_suspected: true,
+            oom: Oom::Suspected,
         };
         let wire = last_exit(&record, &c);
         assert_eq!(wire.code, None);
@@ -136,11 +139,24 @@ mod tests {
         );
         let crashed = ExitRecord {
             status: ExitStatus::Code(3),
-            oom_suspected: false,
+            oom: Oom::No,
             ..record
         };
         let wire = last_exit(&crashed, &c);
         assert_eq!((wire.code, wire.signal), (Some(3), None));
         assert_eq!(wire.description, "exited with code 3");
+        assert!(!wire.oom_suspected && !wire.oom_killed);
+        let certain = ExitRecord {
+            oom: Oom::Killed,
+            ..record
+        };
+        let wire = last_exit(&certain, &c);
+        assert!(wire.oom_suspected && wire.oom_killed);
+        assert_eq!(
+            wire.description,
+            "killed by signal SIGKILL (by the kernel's OOM killer: out of memory in its cgroup)"
+        );
+        let json = serde_json::to_value(last_exit(&crashed, &c)).unwrap();
+        assert!(json.get("oom_killed").is_none(), "{json}");
     }
 }

@@ -11,14 +11,14 @@ fn exit_record(
     at: Instant,
     ran_for: Duration,
     stopped_by_zinit: bool,
-    oom_suspected: bool,
+    oom: Oom,
 ) -> Option<ExitRecord> {
     Some(ExitRecord {
         status,
         at,
         ran_for,
         stopped_by_zinit,
-        oom_suspected,
+        oom,
     })
 }
 
@@ -41,7 +41,7 @@ fn a_crash_is_recorded_with_its_run_time_and_not_as_zinit_stopping_it() {
             started + ms(300),
             ms(300),
             false,
-            false
+            Oom::No
         )
     );
     assert_eq!(v.up_since, None, "no run while backing off");
@@ -73,7 +73,7 @@ fn a_stop_and_a_kill_at_the_timeout_are_recorded_as_zinit_stopping_it() {
             started + Duration::from_secs(63),
             Duration::from_secs(63),
             true,
-            false
+            Oom::No
         )
     );
     // A polite stop too.
@@ -104,18 +104,18 @@ fn the_oom_flag_is_carried_through() {
     h.monitor("hog", spec("hog"));
     let pid = h.pid("hog");
     h.advance(ms(40));
-    h.exit_with(pid, SIGKILL, true);
+    h.exit_with(pid, SIGKILL, Oom::Suspected);
     let start = h.now - ms(40);
     assert_eq!(
         h.view("hog").last_exit,
-        exit_record(SIGKILL, start + ms(40), ms(40), false, true)
+        exit_record(SIGKILL, start + ms(40), ms(40), false, Oom::Suspected)
     );
     // The next exit replaces it, flag and all.
     h.advance(ms(250));
     let pid = h.pid("hog");
     h.exit(pid, CODE1);
     let last = h.view("hog").last_exit.unwrap();
-    assert_eq!((last.status, last.oom_suspected), (CODE1, false));
+    assert_eq!((last.status, last.oom), (CODE1, Oom::No));
 }
 
 #[test]

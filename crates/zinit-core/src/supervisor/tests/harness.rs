@@ -110,17 +110,13 @@ impl Harness {
 
     /// The process exits with `status`.
     pub fn exit(&mut self, pid: Pid, status: ExitStatus) -> Vec<Effect> {
-        self.exit_with(pid, status, false)
+        self.exit_with(pid, status, Oom::No)
     }
 
     /// The process exits with `status`; the shell suspects the OOM killer.
-    pub fn exit_with(&mut self, pid: Pid, status: ExitStatus, oom_suspected: bool) -> Vec<Effect> {
+    pub fn exit_with(&mut self, pid: Pid, status: ExitStatus, oom: Oom) -> Vec<Effect> {
         assert!(self.live.remove(&pid).is_some(), "pid {pid} is not alive");
-        self.input(Input::Exited {
-            pid,
-            status,
-            oom_suspected,
-        })
+        self.input(Input::Exited { pid, status, oom })
     }
 
     /// Move the clock forward, firing due timers in order.

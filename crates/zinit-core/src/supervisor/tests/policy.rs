@@ -309,7 +309,7 @@ fn the_main_process_exiting_abandons_its_probe() {
     let effects = h.input(Input::Exited {
         pid: probe,
         status: CODE0,
-        oom_suspected: false,
+        oom: Oom::No,
     });
     assert!(effects.is_empty(), "{effects:?}");
     assert_eq!(h.state("svc"), "Error(exited with code 1)");

@@ -292,7 +292,7 @@ fn killed_by_the_oom_killer() {
     h.monitor("hog", spec("hog"));
     h.advance(Duration::from_secs(75));
     let pid = h.pid("hog");
-    h.exit_with(pid, ExitStatus::Signaled(9), true);
+    h.exit_with(pid, ExitStatus::Signaled(9), Oom::Suspected);
     h.advance(ms(100));
     assert_eq!(
         explain(&h, "hog").summary,
@@ -305,14 +305,15 @@ fn killed_by_the_oom_killer() {
              probably by the kernel's OOM killer."
         ]
     );
-    // A quick OOM kill backs off, and says so in the summary.
+    // A quick OOM kill backs off, and says so in the summary; with a
+    // cgroup's counter to tell, it is certain.
     let pid = h.pid("hog");
-    h.exit_with(pid, ExitStatus::Signaled(9), true);
+    h.exit_with(pid, ExitStatus::Signaled(9), Oom::Killed);
     assert_eq!(
         explain(&h, "hog").summary,
         "hog is in Error(killed by signal SIGKILL): it was last killed by SIGKILL 0ms ago \
-         after running 100ms, probably by the kernel's OOM killer; restarted 1 time; next try \
-         in 250ms (back-off delay 250ms)"
+         after running 100ms, by the kernel's OOM killer: its cgroup reached its memory \
+         limit; restarted 1 time; next try in 250ms (back-off delay 250ms)"
     );
 }
 
