@@ -81,11 +81,13 @@ pub async fn run(
     let env = Environment::new(inherited, config.environment_file.clone());
     let probe_outputs = ProbeOutputs::default();
     let cgroups = crate::process::cgroup::Cgroups::setup(&config.cgroup);
+    let limit_reports = crate::process::limits::LimitReports::default();
     let sinks = OutputSinks {
         logs: logs.clone(),
         log_dir: config.log_dir.clone(),
         probe_outputs: probe_outputs.clone(),
         cgroups: cgroups.clone(),
+        limit_reports: limit_reports.clone(),
     };
     let (handle, done) = actor::start(sinks, env);
     let mut api = Api::new(
@@ -94,6 +96,7 @@ pub async fn run(
         logs,
         probe_outputs,
     );
+    api = api.with_limit_reports(limit_reports);
     if let Some(sockets) = &sockets {
         api = api.with_control_socket(sockets.primary.path.clone());
     }
@@ -179,6 +182,17 @@ fn outcome(ended: Result<ShutdownOutcome, tokio::sync::oneshot::error::RecvError
     }
 }
 
+/// The limits of `resources` this machine cannot apply, known at load.
+fn unsupported_limits(
+    cgroups: Option<&crate::process::cgroup::Cgroups>,
+    resources: &zinit_core::spec::Resources,
+) -> Vec<crate::process::limits::NotApplied> {
+    match cgroups {
+        Some(cgroups) => cgroups.limits().unsupported(resources),
+        None => crate::process::limits::without_cgroups(resources),
+    }
+}
+
 /// Monitor every valid service file; report the broken ones and go on.
 /// First, stop what a previous zinit left running (see `leftovers`), and
 /// from then on record what runs in `state`.
@@ -205,8 +219,10 @@ async fn load_services(
         _ => std::collections::BTreeMap::new(),
     };
     let recorded = state.clone();
+    let cgroups_for_leftovers = cgroups.clone();
     let stopped = tokio::task::spawn_blocking(move || {
-        leftovers::stop_leftovers(recorded.as_deref(), cgroups.as_deref(), &policies);
+        let cgroups = cgroups_for_leftovers.as_deref();
+        leftovers::stop_leftovers(recorded.as_deref(), cgroups, &policies);
     })
     .await;
     if let Err(e) = stopped {
@@ -237,6 +253,9 @@ async fn load_services(
     for service in report.services {
         for warning in &service.warnings {
             tracing::warn!("{warning}");
+        }
+        for missing in unsupported_limits(cgroups.as_deref(), &service.spec.resources) {
+            tracing::warn!("service {}: {missing}", service.name);
         }
         let command = Command::Monitor {
             name: service.name.clone(),

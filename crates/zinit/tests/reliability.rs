@@ -14,6 +14,8 @@ mod cgroups;
 mod files;
 #[path = "reliability/interfaces.rs"]
 mod interfaces;
+#[path = "reliability/limits.rs"]
+mod limits;
 #[path = "reliability/logs.rs"]
 mod logs;
 #[path = "reliability/network.rs"]

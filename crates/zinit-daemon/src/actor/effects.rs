@@ -6,12 +6,14 @@ use super::TimerFired;
 use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
 use crate::process::cgroup::{self, Cgroups};
+use crate::process::limits::{self, without_cgroups, LimitReports, NotApplied};
 use crate::process::{Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
+use zinit_core::exit::Oom;
 use zinit_core::name::ServiceName;
 use zinit_core::spec::{LogFileSpec, LogMode, ServiceSpec};
 use zinit_core::supervisor::{
@@ -82,6 +84,9 @@ pub struct OutputSinks {
     pub probe_outputs: ProbeOutputs,
     /// Where each service gets its cgroup; `None`: process groups only.
     pub cgroups: Option<Arc<Cgroups>>,
+    /// What each service's last run lacked of its `resources`, for
+    /// `status` and `why`.
+    pub limit_reports: LimitReports,
 }
 
 pub(super) struct Shell {
@@ -96,6 +101,11 @@ pub(super) struct Shell {
     /// The cgroup of each live main process that runs in one, by pid:
     /// signals the core sends to its group go to the whole cgroup.
     main_cgroups: HashMap<i32, (ServiceName, PathBuf)>,
+    /// For each live main process whose memory is limited: the cgroup with
+    /// the OOM kill counter and its value when the run started.
+    oom_counters: HashMap<i32, (PathBuf, u64)>,
+    /// Limits of each service that its last run could not have.
+    limit_reports: LimitReports,
     exits_tx: mpsc::UnboundedSender<Reaped>,
     exits_rx: Option<mpsc::UnboundedReceiver<Reaped>>,
     timers_tx: mpsc::UnboundedSender<TimerFired>,
@@ -117,6 +127,8 @@ impl Shell {
             env,
             cgroups: sinks.cgroups,
             main_cgroups: HashMap::new(),
+            oom_counters: HashMap::new(),
+            limit_reports: sinks.limit_reports,
             exits_tx,
             exits_rx: Some(exits_rx),
             timers_tx,
@@ -183,9 +195,11 @@ impl Shell {
             }
             Effect::MainGone { pid, .. } => {
                 self.main_cgroups.remove(&pid);
+                self.oom_counters.remove(&pid);
                 None
             }
             Effect::Forgotten { service } => {
+                self.limit_reports.forget(service.as_str());
                 if let Some(cgroups) = &self.cgroups {
                     cgroups.forget(service.as_str());
                 }
@@ -244,11 +258,12 @@ impl Shell {
             dir: &spec.dir,
             output,
         };
-        let cgroup = self.service_cgroup(&service);
-        let spawned = match self
-            .launcher
-            .spawn(&request, cgroup.as_deref(), &self.exits_tx)
-        {
+        let placed = self.service_cgroup(&service, spec, kind);
+        let cgroups: Vec<PathBuf> = placed
+            .iter()
+            .flat_map(|p| std::iter::once(p.dir.clone()).chain(p.join.iter().cloned()))
+            .collect();
+        let spawned = match self.launcher.spawn(&request, &cgroups, &self.exits_tx) {
             Err(SpawnError::Cgroup { dir, errno }) => {
                 // Never a reason not to supervise: run it outside.
                 let e = SpawnError::Cgroup { dir, errno };
@@ -256,12 +271,15 @@ impl Shell {
                     LogLevel::Warn,
                     format!("service {service}: {e}; starting it without a cgroup"),
                 );
-                self.launcher.spawn(&request, None, &self.exits_tx)
+                self.launcher.spawn(&request, &[], &self.exits_tx)
             }
             Ok(spawned) => {
-                if let (RunKind::Main, Some(dir)) = (kind, cgroup) {
+                if let (RunKind::Main, Some(placed)) = (kind, placed) {
+                    if let Some(counter) = placed.oom_counter {
+                        self.oom_counters.insert(spawned.pid, counter);
+                    }
                     self.main_cgroups
-                        .insert(spawned.pid, (service.clone(), dir));
+                        .insert(spawned.pid, (service.clone(), placed.dir));
                 }
                 Ok(spawned)
             }
@@ -299,12 +317,43 @@ impl Shell {
         spawn_result(service, kind, result)
     }
 
-    /// The cgroup a run of `service` joins, created if needed; `None`
-    /// without cgroups or if it cannot be made (said once per spawn).
-    fn service_cgroup(&self, service: &ServiceName) -> Option<PathBuf> {
-        let cgroups = self.cgroups.as_ref()?;
-        match cgroups.prepare(service.as_str()) {
-            Ok(dir) => Some(dir),
+    /// The cgroups a run of `service` joins, created if needed, with its
+    /// `resources` in force; `None` without cgroups or if it cannot be
+    /// made (said once per spawn). What of its limits is not in force is
+    /// recorded for `status` and `why`, and logged when that changes.
+    fn service_cgroup(
+        &self,
+        service: &ServiceName,
+        spec: &ServiceSpec,
+        kind: RunKind,
+    ) -> Option<Placed> {
+        let Some(cgroups) = self.cgroups.as_ref() else {
+            if kind == RunKind::Main {
+                let missing = without_cgroups(&spec.resources);
+                self.report_limits(service, missing);
+            }
+            return None;
+        };
+        match cgroups.prepare_run(service.as_str(), &spec.resources) {
+            Ok((dir, prepared)) => {
+                if kind == RunKind::Main {
+                    self.report_limits(service, prepared.not_applied);
+                }
+                let counter_dir = prepared.v1_memory.clone().or_else(|| {
+                    (spec.resources.memory_max.is_some() && prepared.v1_memory.is_none())
+                        .then(|| dir.clone())
+                });
+                let oom_counter = counter_dir.and_then(|d| {
+                    crate::process::limits::oom_kills(&d)
+                        .ok()
+                        .map(|count| (d, count))
+                });
+                Some(Placed {
+                    dir,
+                    join: prepared.join,
+                    oom_counter,
+                })
+            }
             Err(e) => {
                 self.daemon_log(
                     LogLevel::Warn,
@@ -457,6 +506,46 @@ impl Shell {
             LogLevel::Warn | LogLevel::Error => Stream::Stderr,
         };
         self.logs.push("zinit", stream, message)
+    }
+}
+
+/// Where a run goes: its cgroup2 directory, the v1 cgroups it joins for
+/// limits, and its OOM kill counter with the count before the run.
+struct Placed {
+    dir: PathBuf,
+    join: Vec<PathBuf>,
+    oom_counter: Option<(PathBuf, u64)>,
+}
+
+impl Shell {
+    /// Record what of `service`'s limits its new run lacks; say so in
+    /// zinit's log when that changed since the last run.
+    fn report_limits(&self, service: &ServiceName, missing: Vec<NotApplied>) {
+        let lines: Vec<String> = missing.iter().map(ToString::to_string).collect();
+        if self.limit_reports.set(service.as_str(), missing) {
+            for line in lines {
+                self.daemon_log(LogLevel::Warn, format!("service {service}: {line}"));
+            }
+        }
+    }
+
+    /// The core's input for a reaped child. A main process that died of
+    /// SIGKILL while its cgroup's OOM kill counter rose was certainly
+    /// killed by the OOM killer; otherwise the reaper's suspicion stands.
+    pub(super) fn exit_input(&mut self, reaped: Reaped) -> Input {
+        let mut oom = reaped.oom;
+        if let Some((dir, before)) = self.oom_counters.get(&reaped.pid) {
+            let killed = reaped.status == zinit_core::exit::ExitStatus::Signaled(libc::SIGKILL);
+            let rose = limits::oom_kills(dir).is_ok_and(|now| now > *before);
+            if killed && rose {
+                oom = Oom::Killed;
+            }
+        }
+        Input::Exited {
+            pid: reaped.pid,
+            status: reaped.status,
+            oom,
+        }
     }
 }
 

@@ -7,18 +7,18 @@
 use crate::process::{
     self, Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned,
 };
-use std::path::Path;
+use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedSender;
 use zinit_core::signal::Signal;
 
 /// Starts and signals the processes of services.
 pub trait Launcher: Send + 'static {
-    /// Start `request` (in `cgroup`, if given); its exit must reach
-    /// `exits` exactly once.
+    /// Start `request` (in `cgroups`: none, or its cgroup2 directory and
+    /// v1 ones for limits); its exit must reach `exits` exactly once.
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
-        cgroup: Option<&Path>,
+        cgroups: &[PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError>;
 
@@ -37,10 +37,10 @@ impl Launcher for Processes {
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
-        cgroup: Option<&Path>,
+        cgroups: &[PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError> {
-        process::spawn_in(request, cgroup, exits)
+        process::spawn_in(request, cgroups, exits)
     }
 
     fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, SignalError> {

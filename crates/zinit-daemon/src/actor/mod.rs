@@ -15,7 +15,6 @@ pub mod launcher;
 #[cfg(test)]
 mod tests;
 
-use crate::process::Reaped;
 use effects::Shell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -146,14 +145,14 @@ impl Actor {
             // Wait for one input, then take whatever else is already queued.
             let first = tokio::select! {
                 Some((command, reply)) = commands.recv() => self.command_input(command, reply),
-                Some(reaped) = exits.recv() => exit_input(reaped),
+                Some(reaped) = exits.recv() => self.shell.exit_input(reaped),
                 Some(fired) = timers.recv() => timer_input(fired),
                 else => break,
             };
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 let next = if let Ok(reaped) = exits.try_recv() {
-                    exit_input(reaped)
+                    self.shell.exit_input(reaped)
                 } else if let Ok(fired) = timers.try_recv() {
                     timer_input(fired)
                 } else if let Ok((command, reply)) = commands.try_recv() {
@@ -207,14 +206,6 @@ impl Actor {
                 queue.extend(self.core.handle(Instant::now().into_std(), feedback));
             }
         }
-    }
-}
-
-fn exit_input(reaped: Reaped) -> Input {
-    Input::Exited {
-        pid: reaped.pid,
-        status: reaped.status,
-        oom_suspected: reaped.oom_suspected,
     }
 }
 

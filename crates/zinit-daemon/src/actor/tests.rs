@@ -12,7 +12,6 @@ use super::*;
 use crate::logs::{LogHub, RingLimits};
 use crate::probe_output::ProbeOutputs;
 use crate::process::{Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned};
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -70,7 +69,7 @@ impl Fake {
             .send(Reaped {
                 pid,
                 status,
-                oom_suspected: false,
+                oom: zinit_core::exit::Oom::No,
             })
             .unwrap();
     }
@@ -80,7 +79,7 @@ impl Launcher for Fake {
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
-        _cgroup: Option<&Path>,
+        _cgroups: &[std::path::PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError> {
         let program = request.argv[0].clone();
@@ -110,7 +109,7 @@ impl Launcher for Fake {
                 let _ = exits.send(Reaped {
                     pid,
                     status,
-                    oom_suspected: false,
+                    oom: zinit_core::exit::Oom::No,
                 });
             }
         }
@@ -149,6 +148,7 @@ fn actor(
         log_dir: dir.path().to_owned(),
         probe_outputs: ProbeOutputs::default(),
         cgroups: None,
+        limit_reports: Default::default(),
     };
     let (handle, done) = start_with(
         sinks,

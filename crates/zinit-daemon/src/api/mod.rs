@@ -22,6 +22,7 @@ use crate::actor::{ActorError, Handle};
 use crate::config_dir::{self, LoadError};
 use crate::logs::{LogFrom, LogHub};
 use crate::probe_output::ProbeOutputs;
+use crate::process::limits::LimitReports;
 use crate::service_files::{self, ServiceFileError};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -46,6 +47,8 @@ pub struct Api {
     probe_outputs: ProbeOutputs,
     /// Requests served, for `system_metrics`.
     rpc: Arc<RpcCounters>,
+    /// What each service's last run lacked of its `resources`.
+    limit_reports: LimitReports,
 }
 
 impl Api {
@@ -64,7 +67,14 @@ impl Api {
             cpu: Arc::new(stats::CpuTracker::new()),
             probe_outputs,
             rpc: Arc::new(RpcCounters::default()),
+            limit_reports: LimitReports::default(),
         }
+    }
+
+    /// Where the actor's shell records the limits a run could not have.
+    pub fn with_limit_reports(mut self, reports: LimitReports) -> Api {
+        self.limit_reports = reports;
+        self
     }
 
     /// Where the servers count the requests they answer.
@@ -129,6 +139,7 @@ impl Api {
             requires: with_states(&view.requires),
             wants: with_states(&view.wants),
             conflicts: with_states(&view.conflicts),
+            warnings: self.limit_reports.get(name.as_str()),
         })
     }
 

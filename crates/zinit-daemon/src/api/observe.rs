@@ -26,8 +26,14 @@ impl Api {
         let outputs = &self.probe_outputs;
         let test_output = |service: &zinit_core::name::ServiceName| outputs.get(service.as_str());
         let now = Clocks::now().monotonic;
-        let why = supervisor::why(&snapshot, &name, now, &test_output)
+        let mut why = supervisor::why(&snapshot, &name, now, &test_output)
             .ok_or_else(|| ApiError::not_found(&name, "why"))?;
+        why.details.extend(
+            self.limit_reports
+                .get(name.as_str())
+                .into_iter()
+                .map(|line| format!("Its limit {line}.")),
+        );
         Ok(WhyReport {
             name: name.to_string(),
             state: view.state.to_string(),

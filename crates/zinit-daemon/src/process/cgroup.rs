@@ -24,6 +24,7 @@
 //! Everything that waits (for a cgroup to empty before removing it) runs
 //! off the actor, bounded, and reports instead of hanging.
 
+use super::limit_places::{LimitPlaces, Prepared};
 use super::pidfd::Pidfd;
 use nix::errno::Errno;
 use std::collections::BTreeSet;
@@ -78,6 +79,8 @@ pub struct Cgroups {
     created_base: bool,
     /// Names of the services whose cgroup zinit created or used.
     services: Mutex<BTreeSet<String>>,
+    /// Where resource limits go (cgroup2 controllers, v1 hierarchies).
+    limits: LimitPlaces,
 }
 
 impl Cgroups {
@@ -93,6 +96,7 @@ impl Cgroups {
         match result {
             Ok(cgroups) => {
                 tracing::info!("services run in cgroups under {}", cgroups.base.display());
+                tracing::info!("{}", cgroups.limits.describe());
                 Some(Arc::new(cgroups))
             }
             Err(e) => {
@@ -108,6 +112,11 @@ impl Cgroups {
     /// `dir` as the base: an existing cgroup2 directory, or a new one in a
     /// cgroup2 directory.
     pub fn at(dir: &Path) -> Result<Cgroups, String> {
+        Cgroups::at_as(dir, false)
+    }
+
+    /// [`Cgroups::at`]; `base_is_own`: zinit itself is in `dir`.
+    fn at_as(dir: &Path, base_is_own: bool) -> Result<Cgroups, String> {
         let shown = dir.display();
         let mut created_base = false;
         if !dir.exists() {
@@ -136,6 +145,7 @@ impl Cgroups {
             base: dir.to_owned(),
             created_base,
             services: Mutex::new(BTreeSet::new()),
+            limits: LimitPlaces::discover(dir, base_is_own),
         })
     }
 
@@ -174,7 +184,7 @@ impl Cgroups {
                 base.display()
             ));
         }
-        Cgroups::at(&base)
+        Cgroups::at_as(&base, true)
     }
 
     pub fn base(&self) -> &Path {
@@ -201,12 +211,30 @@ impl Cgroups {
         Ok(dir)
     }
 
+    /// Make sure service `name`'s cgroup exists and put `resources` in
+    /// force for its next run: its directory, and what else the run joins.
+    pub fn prepare_run(
+        &self,
+        name: &str,
+        resources: &zinit_core::spec::Resources,
+    ) -> io::Result<(PathBuf, Prepared)> {
+        let dir = self.prepare(name)?;
+        let prepared = self.limits.prepare(name, &dir, resources);
+        Ok((dir, prepared))
+    }
+
+    /// Where limits go on this machine.
+    pub fn limits(&self) -> &LimitPlaces {
+        &self.limits
+    }
+
     /// Service `name` was forgotten: kill what is left in its cgroup now
     /// (a new run cannot be in it yet) and remove the directory once it is
     /// empty, off the actor and bounded.
     pub fn forget(self: &Arc<Self>, name: &str) {
         let dir = self.service_dir(name);
         if !dir.exists() {
+            self.limits.forget(name);
             return;
         }
         let killed = kill_all(&dir).unwrap_or_default();
@@ -221,12 +249,14 @@ impl Cgroups {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
         let name = name.to_owned();
+        let cgroups = self.clone();
         std::thread::Builder::new()
             .name("zinit-cgroup-rm".into())
             .spawn(move || {
                 if let Err(e) = remove(&dir, REMOVE_WAIT) {
                     tracing::debug!("cgroup of {name} not removed: {e}");
                 }
+                cgroups.limits.forget(&name);
             })
             .map(drop)
             .unwrap_or_else(|e| tracing::warn!("cannot start a thread: {e}"));
@@ -258,6 +288,7 @@ impl Cgroups {
                 tracing::warn!("cannot remove the cgroup of service {name}: {e}");
             }
         }
+        self.limits.clean_up_at_exit();
         if self.created_base {
             // Fails (harmlessly) if something else was put there.
             let _ = std::fs::remove_dir(&self.base);

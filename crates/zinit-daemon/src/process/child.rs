@@ -38,14 +38,27 @@ impl Step {
     }
 }
 
-/// The size of a failure report: step and errno, native-endian i32s.
-pub(super) const REPORT_LEN: usize = 8;
+/// The size of a failure report: step, errno and a detail (which cgroup
+/// of several), native-endian i32s.
+pub(super) const REPORT_LEN: usize = 12;
+
+/// A failure report decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Report {
+    pub step: Option<Step>,
+    pub errno: i32,
+    /// For [`Step::Cgroup`], the index of the cgroup in [`Plan::cgroup_procs`].
+    pub detail: usize,
+}
 
 /// Decode a report written by [`fail`].
-pub(super) fn decode_report(bytes: [u8; REPORT_LEN]) -> (Option<Step>, i32) {
-    let [a, b, c, d, e, f, g, h] = bytes;
-    let step = Step::from_raw(i32::from_ne_bytes([a, b, c, d]));
-    (step, i32::from_ne_bytes([e, f, g, h]))
+pub(super) fn decode_report(bytes: [u8; REPORT_LEN]) -> Report {
+    let field = |i: usize| i32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    Report {
+        step: Step::from_raw(field(0)),
+        errno: field(4),
+        detail: usize::try_from(field(8)).unwrap_or(0),
+    }
 }
 
 /// Everything the child needs, prepared before `fork`. The pointers point
@@ -65,9 +78,10 @@ pub(super) struct Plan<'a> {
     pub stderr: Option<RawFd>,
     /// The write end of the report pipe.
     pub report: RawFd,
-    /// `cgroup.procs` of the service's cgroup, open for writing: the child
-    /// writes "0" (itself) to it first, so all it starts stays inside.
-    pub cgroup_procs: Option<RawFd>,
+    /// `cgroup.procs` of each cgroup of the service (its cgroup2 one, and
+    /// v1 ones for limits on hybrid hosts), open for writing: the child
+    /// writes "0" (itself) to each first, so all it starts stays inside.
+    pub cgroup_procs: &'a [RawFd],
 }
 
 /// Set up the child and exec. Never returns.
@@ -79,9 +93,9 @@ pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
     // SAFETY (whole function): only async-signal-safe libc calls on memory
     // the parent prepared and fds it opened.
     unsafe {
-        if let Some(fd) = plan.cgroup_procs {
-            if libc::write(fd, c"0".as_ptr().cast(), 1) != 1 {
-                fail(plan.report, Step::Cgroup);
+        for (index, fd) in plan.cgroup_procs.iter().enumerate() {
+            if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
+                fail_at(plan.report, Step::Cgroup, index);
             }
         }
         if libc::setsid() == -1 {
@@ -179,12 +193,19 @@ unsafe fn place_stdio(plan: &Plan<'_>) -> bool {
 
 /// Report `step` with the current errno and exit.
 unsafe fn fail(report: RawFd, step: Step) -> ! {
+    // SAFETY: as fail_at.
+    unsafe { fail_at(report, step, 0) }
+}
+
+/// Report `step` with the current errno and `detail`, and exit.
+unsafe fn fail_at(report: RawFd, step: Step, detail: usize) -> ! {
     // SAFETY: reading errno, write(2) and _exit(2) are async-signal-safe.
     unsafe {
         let errno = *libc::__errno_location();
         let mut bytes = [0u8; REPORT_LEN];
         bytes[..4].copy_from_slice(&(step as i32).to_ne_bytes());
-        bytes[4..].copy_from_slice(&errno.to_ne_bytes());
+        bytes[4..8].copy_from_slice(&errno.to_ne_bytes());
+        bytes[8..].copy_from_slice(&(detail as i32).to_ne_bytes());
         // A pipe write this small is atomic; nothing to do if it fails.
         libc::write(report, bytes.as_ptr().cast(), REPORT_LEN);
         libc::_exit(127)
@@ -199,8 +220,13 @@ mod tests {
     fn reports_round_trip() {
         let mut bytes = [0u8; REPORT_LEN];
         bytes[..4].copy_from_slice(&(Step::Chdir as i32).to_ne_bytes());
-        bytes[4..].copy_from_slice(&libc::ENOENT.to_ne_bytes());
-        assert_eq!(decode_report(bytes), (Some(Step::Chdir), libc::ENOENT));
+        bytes[4..8].copy_from_slice(&libc::ENOENT.to_ne_bytes());
+        bytes[8..].copy_from_slice(&2i32.to_ne_bytes());
+        let report = decode_report(bytes);
+        assert_eq!(
+            (report.step, report.errno, report.detail),
+            (Some(Step::Chdir), libc::ENOENT, 2)
+        );
         assert_eq!(Step::from_raw(0), None);
     }
 }

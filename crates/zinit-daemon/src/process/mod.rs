@@ -23,9 +23,12 @@
 //! or how long to wait belongs to the supervisor.
 
 pub mod cgroup;
+pub mod cgroup_v1;
 mod child;
 mod fds;
 mod inherited;
+pub mod limit_places;
+pub mod limits;
 mod oom;
 pub mod pidfd;
 mod reaper;
@@ -42,15 +45,17 @@ pub use reaper::start_reaper;
 pub use spawn::{spawn, spawn_in, Output, SpawnError, SpawnRequest, Spawned};
 pub use table::{kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError};
 
-use zinit_core::exit::ExitStatus;
+use zinit_core::exit::{ExitStatus, Oom};
 
 /// One child's end, sent by the reaper to the channel given at spawn time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reaped {
     pub pid: i32,
     pub status: ExitStatus,
-    /// Died of SIGKILL while the kernel's OOM killer acted (see [`oom`]).
-    pub oom_suspected: bool,
+    /// Died of SIGKILL while the kernel's OOM killer acted (see [`oom`]):
+    /// [`Oom::Suspected`] at most; the shell, which knows the service's
+    /// cgroup, may make it certain.
+    pub oom: Oom,
 }
 
 impl Reaped {
@@ -58,7 +63,11 @@ impl Reaped {
         Reaped {
             pid,
             status,
-            oom_suspected: oom::suspect_oom(status),
+            oom: if oom::suspect_oom(status) {
+                Oom::Suspected
+            } else {
+                Oom::No
+            },
         }
     }
 }

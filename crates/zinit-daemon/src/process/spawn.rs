@@ -77,28 +77,30 @@ pub fn spawn(
     req: &SpawnRequest<'_>,
     exits: &UnboundedSender<Reaped>,
 ) -> Result<Spawned, SpawnError> {
-    spawn_in(req, None, exits)
+    spawn_in(req, &[], exits)
 }
 
-/// [`spawn`], with the child joining the cgroup directory `cgroup` (if
-/// given) before it execs, so nothing it starts is ever outside.
+/// [`spawn`], with the child joining the cgroup directories `cgroups` (its
+/// cgroup2 one, and v1 ones for limits on hybrid hosts) before it execs,
+/// so nothing it starts is ever outside.
 pub fn spawn_in(
     req: &SpawnRequest<'_>,
-    cgroup: Option<&Path>,
+    cgroups: &[PathBuf],
     exits: &UnboundedSender<Reaped>,
 ) -> Result<Spawned, SpawnError> {
     let name = req.argv.first().map_or("", String::as_str);
     let path = resolve::program(name, req.env, req.dir)?;
     let image = Image::new(name, &path, req)?;
     let mut fds = ChildFds::open(req.output)?;
-    if let Some(dir) = cgroup {
-        fds.cgroup = Some(
+    for dir in cgroups {
+        fds.cgroups.push(
             super::cgroup::open_procs(dir).map_err(|errno| SpawnError::Cgroup {
                 dir: dir.to_owned(),
                 errno,
             })?,
         );
     }
+    let cgroup_procs: Vec<RawFd> = fds.cgroups.iter().map(AsRawFd::as_raw_fd).collect();
     let argv = image.argv_ptrs();
     let envp = image.envp_ptrs();
     let (stdout, stderr) = fds.child_output(req.output);
@@ -111,14 +113,14 @@ pub fn spawn_in(
         stdout,
         stderr,
         report: fds.report.1.as_raw_fd(),
-        cgroup_procs: fds.cgroup.as_ref().map(AsRawFd::as_raw_fd),
+        cgroup_procs: &cgroup_procs,
     };
     let (pid, token) = fork_registered(&plan, exits)?;
     // Our copies of the child's ends close here, so the report pipe reads
     // EOF once the child has exec'd.
     let (stdout, stderr, report) = fds.into_parent_ends();
-    let outcome =
-        read_report(report).map_err(|(step, errno)| failure(step, errno, name, req.dir, cgroup));
+    let outcome = read_report(report)
+        .map_err(|(step, errno, detail)| failure(step, errno, detail, name, req.dir, cgroups));
     table::settle(pid, token, outcome.is_ok(), exits);
     outcome?;
     Ok(Spawned {
@@ -158,8 +160,9 @@ fn fork_registered(
     }
 }
 
-/// Read the report pipe to EOF: nothing means exec succeeded.
-fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno)> {
+/// Read the report pipe to EOF: nothing means exec succeeded; else the
+/// failed step, its errno and detail.
+fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno, usize)> {
     let mut buf = [0u8; REPORT_LEN];
     let mut filled = 0;
     loop {
@@ -172,16 +175,16 @@ fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno)> {
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(errno) => return Err((None, errno)),
+            Err(errno) => return Err((None, errno, 0)),
         }
     }
     match filled {
         0 => Ok(()),
         REPORT_LEN => {
-            let (step, errno) = child::decode_report(buf);
-            Err((step, Errno::from_raw(errno)))
+            let report = child::decode_report(buf);
+            Err((report.step, Errno::from_raw(report.errno), report.detail))
         }
-        _ => Err((None, Errno::EIO)),
+        _ => Err((None, Errno::EIO, 0)),
     }
 }
 
@@ -189,14 +192,15 @@ fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno)> {
 fn failure(
     step: Option<Step>,
     errno: Errno,
+    detail: usize,
     program: &str,
     dir: &Path,
-    cgroup: Option<&Path>,
+    cgroups: &[PathBuf],
 ) -> SpawnError {
     let program = program.to_owned();
     match step {
         Some(Step::Cgroup) => SpawnError::Cgroup {
-            dir: cgroup.map(Path::to_owned).unwrap_or_default(),
+            dir: cgroups.get(detail).cloned().unwrap_or_default(),
             errno,
         },
         Some(Step::Chdir) => SpawnError::Dir {
@@ -284,8 +288,8 @@ struct ChildFds {
     capture: Option<[(OwnedFd, OwnedFd); 2]>,
     /// `(read, write)` of the report pipe.
     report: (OwnedFd, OwnedFd),
-    /// `cgroup.procs` of the cgroup the child joins, open for writing.
-    cgroup: Option<OwnedFd>,
+    /// `cgroup.procs` of each cgroup the child joins, open for writing.
+    cgroups: Vec<OwnedFd>,
 }
 
 impl ChildFds {
@@ -309,7 +313,7 @@ impl ChildFds {
             null,
             capture,
             report,
-            cgroup: None,
+            cgroups: Vec::new(),
         })
     }
 

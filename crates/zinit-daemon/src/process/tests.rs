@@ -167,7 +167,7 @@ async fn exit_codes_and_signals_are_reported() {
             Reaped {
                 pid: child.pid,
                 status: expected,
-                oom_suspected: false,
+                oom: zinit_core::exit::Oom::No,
             },
             "{script}"
         );
@@ -486,7 +486,7 @@ async fn group_signal_reaches_a_grandchild() {
         Reaped {
             pid: child.pid,
             status: ExitStatus::Signaled(15),
-            oom_suspected: false,
+            oom: zinit_core::exit::Oom::No,
         }
     );
     wait_until("the orphaned grandchild is reaped", || {
