@@ -195,3 +195,55 @@ fn contradictory_bindings_across_files_settle_without_running_both() {
     assert_eq!(h.state("c"), "Running");
     assert!(h.view("b").pid.is_none());
 }
+
+#[test]
+fn a_held_service_started_and_stopped_by_the_operator_stays_down_when_its_requirement_starts() {
+    // The property test's minimal case: c requires the oneshot d. Stopping
+    // d holds c down; starting c clears that hold (and starts d again, once
+    // its old run is gone); stopping c must then leave c down when d's new
+    // run starts and succeeds.
+    let mut h = Harness::new();
+    h.monitor("c", requires(spec("c"), &["d"]));
+    h.monitor("d", oneshot(spec("d")));
+    assert_eq!(h.state("c"), "Blocked");
+    let d = h.pid("d");
+    h.call(Command::Stop(name("d"))).unwrap();
+    assert_eq!(h.view("c").held_by, vec![name("d")]);
+    // d is still Stopping: it starts again after its exit.
+    h.call(Command::Start(name("c"))).unwrap();
+    assert!(h.view("c").held_by.is_empty(), "c started: no longer held");
+    h.call(Command::Stop(name("c"))).unwrap();
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["d"]);
+    assert_eq!(h.view("c").target, Target::Down);
+    let d = h.pid("d");
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(h.state("d"), "Success");
+    assert!(spawned(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.view("c").target, Target::Down);
+    assert!(h.view("c").pid.is_none());
+}
+
+#[test]
+fn a_held_service_restarted_by_the_operator_is_no_longer_held() {
+    // As above, with `restart c` in place of `start c`.
+    let mut h = Harness::new();
+    h.monitor("c", requires(spec("c"), &["d"]));
+    h.monitor("d", oneshot(spec("d")));
+    let d = h.pid("d");
+    h.call(Command::Stop(name("d"))).unwrap();
+    assert_eq!(h.view("c").held_by, vec![name("d")]);
+    h.call(Command::Restart(name("c"))).unwrap();
+    assert!(
+        h.view("c").held_by.is_empty(),
+        "c restarted: no longer held"
+    );
+    h.call(Command::Stop(name("c"))).unwrap();
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["d"]);
+    let d = h.pid("d");
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert!(spawned(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.view("c").target, Target::Down);
+    assert!(h.view("c").pid.is_none());
+}
