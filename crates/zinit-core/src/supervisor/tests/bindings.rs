@@ -247,3 +247,26 @@ fn a_held_service_restarted_by_the_operator_is_no_longer_held() {
     assert_eq!(h.view("c").target, Target::Down);
     assert!(h.view("c").pid.is_none());
 }
+
+#[test]
+fn a_requirer_loaded_later_starts_a_never_service_a_conflict_stopped() {
+    // The property test's second minimal case: a (`restart: never`) is
+    // stopped by b, which conflicts with it; c, which requires a, is
+    // loaded next and starts a again: a start at load, so a second run
+    // of a `never` service is right, and b is stopped in turn.
+    let mut h = Harness::new();
+    let mut a = spec("a");
+    a.restart.when = Some(crate::spec::RestartWhen::Never);
+    h.monitor("a", a);
+    let first = h.pid("a");
+    h.monitor("b", conflicts(spec("b"), &["a"]));
+    assert!(h.signalled.contains_key(&first));
+    assert_eq!(h.view("a").target, Target::Down);
+    h.monitor("c", requires(spec("c"), &["a"]));
+    assert_eq!(h.view("a").target, Target::Up);
+    // a's old run is still stopping: it starts again (and stops b) once
+    // that run is gone.
+    let effects = h.exit(first, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects)[0], "a");
+    assert_eq!(h.view("b").target, Target::Down);
+}

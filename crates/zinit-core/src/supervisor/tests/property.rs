@@ -475,6 +475,10 @@ fn run(shapes: &[[Shape; 2]], initially: &[bool], steps: &[Step]) -> Result<(), 
                 name: n(i),
                 spec: Arc::new(build(&shapes[i][0])),
             });
+            // A start at load, like the monitor step below: what it
+            // requires (perhaps stopped meanwhile by a conflict) starts
+            // anew with it.
+            m.started_with_bound(&h, &n(i));
             note(&mut m, &effects.1);
             check(&h, &m, &effects.1)?;
         }
