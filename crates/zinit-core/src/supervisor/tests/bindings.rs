@@ -270,3 +270,59 @@ fn a_requirer_loaded_later_starts_a_never_service_a_conflict_stopped() {
     assert_eq!(spawned(&effects)[0], "a");
     assert_eq!(h.view("b").target, Target::Down);
 }
+
+#[test]
+fn contradictory_bindings_whose_start_fails_to_spawn_leave_nothing_running() {
+    // The property test's third minimal case: e requires b, b conflicts
+    // with e. b's start (after its old run stops) releases e, whose start
+    // stops b again in the same step: b's spawn was already asked for.
+    // When that spawn fails, b is simply down: Idle, nothing to stop.
+    let mut h = Harness::new();
+    h.monitor("b", conflicts(spec("b"), &["e"]));
+    h.monitor("e", requires(spec("e"), &["b"]));
+    let b = h.pid("b");
+    assert_eq!(h.view("e").held_by, vec![name("b")]);
+    h.failing
+        .insert((name("b"), RunKind::Main), "EAGAIN".to_owned());
+    h.call(Command::Start(name("b"))).unwrap();
+    let effects = h.exit(b, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["b"]);
+    for n in ["b", "e"] {
+        assert_eq!(h.view(n).target, Target::Down, "{n}");
+        assert_eq!(h.view(n).phase.name(), "Idle", "{n}");
+    }
+    assert!(h.live.is_empty(), "{:?}", h.live);
+    assert_eq!(h.view("e").held_by, vec![name("b")]);
+}
+
+#[test]
+fn contradictory_bindings_may_run_a_never_oneshot_again_after_zinit_stopped_it() {
+    // The property test's fourth minimal case: a requires c, c requires e,
+    // e (a oneshot, `restart: never`) conflicts with a. `start c` starts
+    // e, releases a, whose start stops e (and with it c and a again); d
+    // starts c once more. The next step finds c waiting and starts e
+    // again after its stopped run is gone: a binding's start of a run
+    // zinit itself stopped, not a policy restart. It settles with e
+    // running and a down.
+    let mut h = Harness::new();
+    h.monitor("a", requires(spec("a"), &["c"]));
+    let mut c = requires(spec("c"), &["e"]);
+    c.autostart = false;
+    h.monitor("c", c);
+    h.monitor("d", requires(spec("d"), &["c"]));
+    let mut e = conflicts(oneshot(spec("e")), &["a"]);
+    e.restart.when = Some(crate::spec::RestartWhen::Never);
+    h.monitor("e", e);
+    assert!(h.live.is_empty());
+    let (_, effects) = h.command(Command::Start(name("c")));
+    assert_eq!(spawned(&effects), ["e"]);
+    let e = h.pid("e");
+    assert!(h.signalled.contains_key(&e), "a's start stopped e");
+    assert_eq!(h.view("c").target, Target::Up);
+    assert!(h.view("c").held_by.is_empty(), "c started again: not held");
+    let effects = h.exit(e, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["e"]);
+    assert!(h.view("e").last_exit.unwrap().stopped_by_zinit);
+    assert_eq!(h.view("a").target, Target::Down);
+    assert_eq!(h.view("e").target, Target::Up);
+}
