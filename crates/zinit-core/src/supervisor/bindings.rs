@@ -6,7 +6,8 @@
 //!   direction.
 //! - When a required service stops (an operator's stop) or fails for good,
 //!   the services that require it are stopped first and remember why
-//!   (`held_by`); when it starts again, they start again.
+//!   (`held_by`); when it starts again, they start again. A start or
+//!   restart of a held service itself ends its hold.
 //! - A `wants` dependency orders the start only while the wanted service
 //!   exists and is starting.
 

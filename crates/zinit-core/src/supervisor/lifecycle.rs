@@ -20,6 +20,10 @@ impl Supervisor {
         svc.backoff.reset();
         // A stop still waiting for the services that require it is off.
         svc.stop_after_requirers = false;
+        // Meant to run now, it is no longer held down by the services it
+        // requires: a later stop of its own must not be undone when they
+        // start again.
+        svc.held_by.clear();
         let phase = svc.phase.clone();
         self.forget_crash_loop(name);
         match phase {
@@ -101,6 +105,8 @@ impl Supervisor {
         };
         svc.target = Target::Up;
         svc.backoff.reset();
+        // No longer held down, as in `start`.
+        svc.held_by.clear();
         let phase = svc.phase.clone();
         self.forget_crash_loop(name);
         let Some(svc) = self.services.get_mut(name) else {

@@ -92,7 +92,8 @@ pub(super) struct Service {
     /// zinit gave up restarting it (crash-loop limit).
     pub gave_up: Option<GaveUp>,
     /// Services it `requires` whose stop or failure stopped it; it starts
-    /// again once none is left (each removed when it starts again).
+    /// again once none is left (each removed when it starts again). A
+    /// start or restart of the service itself clears them all.
     pub held_by: std::collections::BTreeSet<crate::name::ServiceName>,
     /// Stopped by an operator while services that require it still run:
     /// its stop signal waits until they are gone.

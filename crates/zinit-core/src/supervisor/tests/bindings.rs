@@ -195,3 +195,134 @@ fn contradictory_bindings_across_files_settle_without_running_both() {
     assert_eq!(h.state("c"), "Running");
     assert!(h.view("b").pid.is_none());
 }
+
+#[test]
+fn a_held_service_started_and_stopped_by_the_operator_stays_down_when_its_requirement_starts() {
+    // The property test's minimal case: c requires the oneshot d. Stopping
+    // d holds c down; starting c clears that hold (and starts d again, once
+    // its old run is gone); stopping c must then leave c down when d's new
+    // run starts and succeeds.
+    let mut h = Harness::new();
+    h.monitor("c", requires(spec("c"), &["d"]));
+    h.monitor("d", oneshot(spec("d")));
+    assert_eq!(h.state("c"), "Blocked");
+    let d = h.pid("d");
+    h.call(Command::Stop(name("d"))).unwrap();
+    assert_eq!(h.view("c").held_by, vec![name("d")]);
+    // d is still Stopping: it starts again after its exit.
+    h.call(Command::Start(name("c"))).unwrap();
+    assert!(h.view("c").held_by.is_empty(), "c started: no longer held");
+    h.call(Command::Stop(name("c"))).unwrap();
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["d"]);
+    assert_eq!(h.view("c").target, Target::Down);
+    let d = h.pid("d");
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(h.state("d"), "Success");
+    assert!(spawned(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.view("c").target, Target::Down);
+    assert!(h.view("c").pid.is_none());
+}
+
+#[test]
+fn a_held_service_restarted_by_the_operator_is_no_longer_held() {
+    // As above, with `restart c` in place of `start c`.
+    let mut h = Harness::new();
+    h.monitor("c", requires(spec("c"), &["d"]));
+    h.monitor("d", oneshot(spec("d")));
+    let d = h.pid("d");
+    h.call(Command::Stop(name("d"))).unwrap();
+    assert_eq!(h.view("c").held_by, vec![name("d")]);
+    h.call(Command::Restart(name("c"))).unwrap();
+    assert!(
+        h.view("c").held_by.is_empty(),
+        "c restarted: no longer held"
+    );
+    h.call(Command::Stop(name("c"))).unwrap();
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["d"]);
+    let d = h.pid("d");
+    let effects = h.exit(d, ExitStatus::Code(0));
+    assert!(spawned(&effects).is_empty(), "{effects:?}");
+    assert_eq!(h.view("c").target, Target::Down);
+    assert!(h.view("c").pid.is_none());
+}
+
+#[test]
+fn a_requirer_loaded_later_starts_a_never_service_a_conflict_stopped() {
+    // The property test's second minimal case: a (`restart: never`) is
+    // stopped by b, which conflicts with it; c, which requires a, is
+    // loaded next and starts a again: a start at load, so a second run
+    // of a `never` service is right, and b is stopped in turn.
+    let mut h = Harness::new();
+    let mut a = spec("a");
+    a.restart.when = Some(crate::spec::RestartWhen::Never);
+    h.monitor("a", a);
+    let first = h.pid("a");
+    h.monitor("b", conflicts(spec("b"), &["a"]));
+    assert!(h.signalled.contains_key(&first));
+    assert_eq!(h.view("a").target, Target::Down);
+    h.monitor("c", requires(spec("c"), &["a"]));
+    assert_eq!(h.view("a").target, Target::Up);
+    // a's old run is still stopping: it starts again (and stops b) once
+    // that run is gone.
+    let effects = h.exit(first, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects)[0], "a");
+    assert_eq!(h.view("b").target, Target::Down);
+}
+
+#[test]
+fn contradictory_bindings_whose_start_fails_to_spawn_leave_nothing_running() {
+    // The property test's third minimal case: e requires b, b conflicts
+    // with e. b's start (after its old run stops) releases e, whose start
+    // stops b again in the same step: b's spawn was already asked for.
+    // When that spawn fails, b is simply down: Idle, nothing to stop.
+    let mut h = Harness::new();
+    h.monitor("b", conflicts(spec("b"), &["e"]));
+    h.monitor("e", requires(spec("e"), &["b"]));
+    let b = h.pid("b");
+    assert_eq!(h.view("e").held_by, vec![name("b")]);
+    h.failing
+        .insert((name("b"), RunKind::Main), "EAGAIN".to_owned());
+    h.call(Command::Start(name("b"))).unwrap();
+    let effects = h.exit(b, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["b"]);
+    for n in ["b", "e"] {
+        assert_eq!(h.view(n).target, Target::Down, "{n}");
+        assert_eq!(h.view(n).phase.name(), "Idle", "{n}");
+    }
+    assert!(h.live.is_empty(), "{:?}", h.live);
+    assert_eq!(h.view("e").held_by, vec![name("b")]);
+}
+
+#[test]
+fn contradictory_bindings_may_run_a_never_oneshot_again_after_zinit_stopped_it() {
+    // The property test's fourth minimal case: a requires c, c requires e,
+    // e (a oneshot, `restart: never`) conflicts with a. `start c` starts
+    // e, releases a, whose start stops e (and with it c and a again); d
+    // starts c once more. The next step finds c waiting and starts e
+    // again after its stopped run is gone: a binding's start of a run
+    // zinit itself stopped, not a policy restart. It settles with e
+    // running and a down.
+    let mut h = Harness::new();
+    h.monitor("a", requires(spec("a"), &["c"]));
+    let mut c = requires(spec("c"), &["e"]);
+    c.autostart = false;
+    h.monitor("c", c);
+    h.monitor("d", requires(spec("d"), &["c"]));
+    let mut e = conflicts(oneshot(spec("e")), &["a"]);
+    e.restart.when = Some(crate::spec::RestartWhen::Never);
+    h.monitor("e", e);
+    assert!(h.live.is_empty());
+    let (_, effects) = h.command(Command::Start(name("c")));
+    assert_eq!(spawned(&effects), ["e"]);
+    let e = h.pid("e");
+    assert!(h.signalled.contains_key(&e), "a's start stopped e");
+    assert_eq!(h.view("c").target, Target::Up);
+    assert!(h.view("c").held_by.is_empty(), "c started again: not held");
+    let effects = h.exit(e, ExitStatus::Code(0));
+    assert_eq!(spawned(&effects), ["e"]);
+    assert!(h.view("e").last_exit.unwrap().stopped_by_zinit);
+    assert_eq!(h.view("a").target, Target::Down);
+    assert_eq!(h.view("e").target, Target::Up);
+}
