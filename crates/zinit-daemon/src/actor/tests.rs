@@ -80,6 +80,7 @@ impl Launcher for Fake {
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
+        _setup: &crate::process::ChildSetup,
         _cgroup: Option<&Path>,
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError> {
