@@ -68,17 +68,17 @@ pub enum SpawnError {
     #[error("cannot put the process into cgroup {dir:?}: {}", ErrText(*errno))]
     Cgroup { dir: PathBuf, errno: Errno },
     #[error("cannot set {key} to {value}: {}{}", ErrText(*errno),
-        if *errno == Errno::EPERM { " (raising a hard limit above zinit's own needs root)" } else { "" })]
+        if *errno == Errno::EPERM {  " (raising a hard limit above zinit's own needs root: CAP_SYS_RESOURCE)" } else { "" })]
     Limit {
         key: String,
         value: String,
         errno: Errno,
     },
     #[error("cannot set nice to {nice}: {}{}", ErrText(*errno),
-        if matches!(errno, Errno::EPERM | Errno::EACCES) { " (a niceness below zinit's own needs root)" } else { "" })]
+        if matches!(errno, Errno::EPERM | Errno::EACCES) {  " (a niceness below zinit's own needs root: CAP_SYS_NICE)" } else { "" })]
     Nice { nice: i32, errno: Errno },
     #[error("cannot set oom_score_adj to {value}: {}{}", ErrText(*errno),
-        if matches!(errno, Errno::EPERM | Errno::EACCES) { " (lowering it needs root)" } else { "" })]
+        if matches!(errno, Errno::EPERM | Errno::EACCES) {  " (lowering it needs root: CAP_SYS_RESOURCE)" } else { "" })]
     OomScoreAdj { value: i32, errno: Errno },
     #[error("cannot switch to {what} {id}: {}", ErrText(*errno))]
     Credentials {
