@@ -117,21 +117,20 @@ pub(crate) fn env_files(node: &Node, d: &mut Diags) -> Option<Vec<EnvFile>> {
 /// as its digits (`0027`, `027`, `27`: YAML 1.2 would read them as the
 /// decimal 27, which no one means), or YAML's own octal `0o27`.
 pub(crate) fn umask(node: &Node, d: &mut Diags) -> Option<u32> {
-    let digits = match (Typed::of(node), &node.kind) {
+    let text = match (Typed::of(node), &node.kind) {
         (Typed::Null, _) => return None,
-        (Typed::Int(n), NodeKind::Scalar { text, .. }) if text.starts_with("0o") => {
-            return check_umask(u32::try_from(n).ok(), node, text, d);
-        }
         (Typed::Int(_) | Typed::Str(_), NodeKind::Scalar { text, .. }) => text.as_str(),
         _ => {
             type_error(d, node, "umask", "octal digits like \"0027\"");
             return None;
         }
     };
-    let value = (!digits.is_empty() && digits.len() <= 4)
+    // `0o27` (YAML's octal, or its text as `service_get` shows it) too.
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let value = (!digits.is_empty() && digits.len() <= 4 && !digits.starts_with('+'))
         .then(|| u32::from_str_radix(digits, 8).ok())
         .flatten();
-    check_umask(value, node, digits, d)
+    check_umask(value, node, text, d)
 }
 
 fn check_umask(value: Option<u32>, node: &Node, text: &str, d: &mut Diags) -> Option<u32> {

@@ -602,6 +602,16 @@ fn json_view_keeps_the_text_where_the_file_means_text() {
     );
     let v = service_file_to_json("w", "exec: x\nafter: 007\n").unwrap();
     assert_eq!(v, json!({"exec": "x", "after": "007"}));
+    let v = service_file_to_json("w", "exec: x\numask: 0027\nuser: 33\ngroup: 007\n").unwrap();
+    assert_eq!(
+        v,
+        json!({"exec": "x", "umask": "0027", "user": 33, "group": "007"})
+    );
+    // Given back to service_create, YAML's octal stays the same mask.
+    let v = service_file_to_json("w", "exec: x\numask: 0o27\n").unwrap();
+    assert_eq!(v["umask"], "0o27");
+    let again = format!("exec: x\numask: {}\n", v["umask"]);
+    assert_eq!(ok(&again).spec.umask, Some(0o27));
 }
 
 /// Found by fuzzing (fuzz/ service_file): at the end of a file without a
@@ -785,6 +795,7 @@ fn umask_is_read_as_octal_digits() {
         ("027", 0o027),
         ("22", 0o022),
         ("0o77", 0o077),
+        ("\"0o77\"", 0o077),
         ("'0777'", 0o777),
         ("0", 0),
     ] {
@@ -799,6 +810,8 @@ fn umask_is_read_as_octal_digits() {
         "0o1000",
         "\"\"",
         "[1]",
+        "+7",
+        "\"0o\"",
     ] {
         let e = errors(&format!("exec: web\numask: {text}\n"));
         assert_eq!(e.len(), 1, "{text}: {e:?}");
