@@ -17,7 +17,11 @@ use std::path::PathBuf;
 pub(crate) fn account(node: &Node, key: &str, d: &mut Diags) -> Option<Account> {
     let text = match Typed::of(node) {
         Typed::Null => return None,
-        Typed::Int(n) => return id(n, node, key, d),
+        Typed::Int(n) => return id(Some(n), node, key, d),
+        // An integer too large for YAML's integers.
+        Typed::Float(_) if node.scalar_text().is_some_and(is_integer_text) => {
+            return id(None, node, key, d);
+        }
         Typed::Str(text) => text,
         _ => {
             type_error(d, node, key, "a name or a numeric id");
@@ -25,10 +29,7 @@ pub(crate) fn account(node: &Node, key: &str, d: &mut Diags) -> Option<Account> 
         }
     };
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        return match text.parse::<i64>() {
-            Ok(n) => id(n, node, key, d),
-            Err(_) => id(i64::MAX, node, key, d),
-        };
+        return id(text.parse::<i64>().ok(), node, key, d);
     }
     let bad = text.is_empty()
         || text.starts_with('-')
@@ -48,15 +49,22 @@ pub(crate) fn account(node: &Node, key: &str, d: &mut Diags) -> Option<Account> 
     Some(Account::Name(text.to_owned()))
 }
 
-fn id(n: i64, node: &Node, key: &str, d: &mut Diags) -> Option<Account> {
-    match u32::try_from(n) {
-        Ok(id) if id != u32::MAX => Some(Account::Id(id)),
+fn is_integer_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit())
+}
+
+/// A numeric id; `None`: too large for an i64.
+fn id(n: Option<i64>, node: &Node, key: &str, d: &mut Diags) -> Option<Account> {
+    match n.map(u32::try_from) {
+        Some(Ok(id)) if id != u32::MAX => Some(Account::Id(id)),
         _ => {
             let max = u32::MAX - 1;
+            let text = node.scalar_text().unwrap_or_default();
             d.error(
                 node.pos,
                 Some(key),
-                format!("{key} id {n} is out of range (0..={max})"),
+                format!("{key} id {text} is out of range (0..={max})"),
             );
             None
         }

@@ -853,6 +853,13 @@ limits:
             "web.yaml:12:3: warning: limits.colour: unknown resource limit (ignored); known: as, core, cpu, data, fsize, memlock, nofile, nproc, stack",
         ]
     );
+    assert_eq!(
+        errors("exec: web\nuser: 99999999999999999999\ngroup: \"4294967296\"\n"),
+        [
+            "web.yaml:2:7: user: user id 99999999999999999999 is out of range (0..=4294967294)",
+            "web.yaml:3:8: group: group id 4294967296 is out of range (0..=4294967294)",
+        ]
+    );
     let e = errors("exec: web\nuser: \"a b\"\ngroup: \"\"\n");
     assert_eq!(
         e,
