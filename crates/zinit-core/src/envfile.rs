@@ -1,4 +1,4 @@
-//! `/etc/environment` parsing: `KEY=VALUE` lines, pure.
+//! `/etc/environment` and `env_file` parsing: `KEY=VALUE` lines, pure.
 //!
 //! Accepted: `#` comment lines, blank lines, an optional `export ` prefix,
 //! whitespace around the key and the value, and a value wrapped in one
@@ -7,6 +7,10 @@
 //! a shell-style name (`[A-Za-z_][A-Za-z0-9_]*`) or with a NUL byte are
 //! warned about and skipped. A later line for the same key wins and keeps
 //! the position of the first one. Reading the file is the daemon's job.
+//!
+//! A service's `env_file` is read the same way ([`parse_env_file`]), but
+//! strictly: a bad line is an error naming the line, and the run fails,
+//! rather than a variable the service counts on silently missing.
 
 use std::collections::HashMap;
 
@@ -30,6 +34,34 @@ pub fn parse_environment(text: &str) -> (Vec<(String, String)>, Vec<String>) {
         }
     }
     (vars, warnings)
+}
+
+/// A bad line of an `env_file`: its number (from 1) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvLineError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for EnvLineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Parse a service's `env_file` text: the lines [`parse_environment`]
+/// accepts; the first bad line is an error.
+pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, EnvLineError> {
+    let (vars, _) = parse_environment(text);
+    for (index, raw) in text.lines().enumerate() {
+        if let Err(message) = parse_line(raw) {
+            return Err(EnvLineError {
+                line: index + 1,
+                message,
+            });
+        }
+    }
+    Ok(vars)
 }
 
 /// One line: `Ok(None)` for blanks and comments.
@@ -147,6 +179,20 @@ mod tests {
                 "line 6: expected KEY=VALUE, found \"export\" (line skipped)",
                 "line 7: value of NUL contains a NUL byte (line skipped)",
             ]
+        );
+    }
+
+    #[test]
+    fn env_files_are_strict() {
+        assert_eq!(
+            parse_env_file("# c\nexport A='1'\n\nB=\"x y\"\n").unwrap(),
+            pairs(&[("A", "1"), ("B", "x y")])
+        );
+        let e = parse_env_file("A=1\n\nnot a pair\nB-C=2\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(
+            e.to_string(),
+            "line 3: expected KEY=VALUE, found \"not a pair\""
         );
     }
 }

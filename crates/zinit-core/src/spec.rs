@@ -357,6 +357,25 @@ pub struct ServiceSpec {
     pub autostart: bool,
     /// cgroup limits (`resources:`).
     pub resources: Resources,
+    // --- The process environment of a run (issue #15): identity, extra
+    // environment files, umask, priority, OOM score and resource limits.
+    // Applied to the main process and to the `test` command alike.
+    /// Run as this user (`user`); `None`: zinit's own.
+    pub user: Option<Account>,
+    /// Run with this primary group (`group`); `None`: the user's primary
+    /// group with `user`, zinit's own without.
+    pub group: Option<Account>,
+    /// `KEY=VALUE` files read at each start, after `/etc/environment` and
+    /// before `env`, in order (`env_file`).
+    pub env_file: Vec<EnvFile>,
+    /// The file mode creation mask (`umask`); `None`: zinit's own.
+    pub umask: Option<u32>,
+    /// Scheduling niceness, -20..=19 (`nice`); `None`: zinit's own.
+    pub nice: Option<i32>,
+    /// `/proc/PID/oom_score_adj`, -1000..=1000; `None`: inherited.
+    pub oom_score_adj: Option<i32>,
+    /// Resource limits (`limits`); those not listed are inherited.
+    pub limits: BTreeMap<Resource, ResourceLimit>,
 }
 
 impl ServiceSpec {
@@ -419,8 +438,131 @@ impl ServiceSpec {
             success_action: EndAction::None,
             autostart: true,
             resources: Resources::default(),
+            user: None,
+            group: None,
+            env_file: Vec::new(),
+            umask: None,
+            nice: None,
+            oom_score_adj: None,
+            limits: BTreeMap::new(),
         }
     }
+}
+
+/// A user or a group as a service file names it. Names are looked up by
+/// the daemon when it starts a run, never by the core.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Account {
+    Name(String),
+    /// A numeric id, below `u32::MAX` (which means "no id" to the kernel).
+    Id(u32),
+}
+
+impl std::fmt::Display for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Account::Name(name) => write!(f, "{name}"),
+            Account::Id(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+/// One `env_file` entry: an absolute path, optional when written with a
+/// leading `-` (as systemd's `EnvironmentFile=-/path`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvFile {
+    pub path: PathBuf,
+    /// A missing file is no variables instead of a failed start.
+    pub optional: bool,
+}
+
+/// The largest `env_file` zinit reads (1 MiB); a larger one fails the start.
+pub const MAX_ENV_FILE_SIZE: u64 = 1024 * 1024;
+
+/// A resource limit a service file may set (`limits.NAME`), setrlimit(2)'s
+/// `RLIMIT_*` of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    /// Address space, bytes.
+    As,
+    /// Core file size, bytes.
+    Core,
+    /// CPU time, seconds.
+    Cpu,
+    /// Data segment, bytes.
+    Data,
+    /// File size, bytes.
+    Fsize,
+    /// Locked memory, bytes.
+    Memlock,
+    /// Open files.
+    Nofile,
+    /// Processes (threads) of the user.
+    Nproc,
+    /// Stack, bytes.
+    Stack,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 9] = [
+        Resource::As,
+        Resource::Core,
+        Resource::Cpu,
+        Resource::Data,
+        Resource::Fsize,
+        Resource::Memlock,
+        Resource::Nofile,
+        Resource::Nproc,
+        Resource::Stack,
+    ];
+
+    /// As written in a service file (`limits.nofile`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Resource::As => "as",
+            Resource::Core => "core",
+            Resource::Cpu => "cpu",
+            Resource::Data => "data",
+            Resource::Fsize => "fsize",
+            Resource::Memlock => "memlock",
+            Resource::Nofile => "nofile",
+            Resource::Nproc => "nproc",
+            Resource::Stack => "stack",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.name() == text)
+    }
+
+    /// Whether the limit counts bytes (and so accepts sizes like `8MiB`).
+    pub fn is_bytes(self) -> bool {
+        !matches!(self, Resource::Cpu | Resource::Nofile | Resource::Nproc)
+    }
+}
+
+/// One bound of a resource limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Limit {
+    Value(u64),
+    /// `RLIM_INFINITY`; above every value.
+    Unlimited,
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Limit::Value(v) => write!(f, "{v}"),
+            Limit::Unlimited => write!(f, "unlimited"),
+        }
+    }
+}
+
+/// Soft and hard bounds of a resource limit; `soft <= hard`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceLimit {
+    pub soft: Limit,
+    pub hard: Limit,
 }
 
 #[cfg(test)]

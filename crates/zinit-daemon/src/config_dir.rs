@@ -18,9 +18,9 @@ use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use zinit_core::config::{parse_service, Diagnostic, Severity};
-use zinit_core::envfile::parse_environment;
+use zinit_core::envfile::{parse_env_file, parse_environment};
 use zinit_core::name::ServiceName;
-use zinit_core::spec::ServiceSpec;
+use zinit_core::spec::{EnvFile, ServiceSpec, MAX_ENV_FILE_SIZE};
 
 /// Largest service (or environment) file read, in bytes.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -220,12 +220,20 @@ pub fn service_path(dir: &Path, name: &ServiceName) -> PathBuf {
 fn load_file(path: &Path, name: ServiceName) -> Result<LoadedService, LoadError> {
     let text = read_service_text(path)?;
     match parse_service(&path.display().to_string(), &text) {
-        Ok(parsed) => Ok(LoadedService {
-            name,
-            path: path.to_owned(),
-            spec: parsed.spec,
-            warnings: parsed.warnings,
-        }),
+        Ok(mut parsed) => {
+            // What would make every start fail, said at load already.
+            for (key, message) in crate::process::identity::load_warnings(&parsed.spec) {
+                let mut warning = whole_file(path, Severity::Warning, message);
+                warning.key = Some(key.to_owned());
+                parsed.warnings.push(warning);
+            }
+            Ok(LoadedService {
+                name,
+                path: path.to_owned(),
+                spec: parsed.spec,
+                warnings: parsed.warnings,
+            })
+        }
         Err(diagnostics) => Err(LoadError::Invalid {
             path: path.to_owned(),
             diagnostics,
@@ -338,6 +346,52 @@ pub fn read_environment_file(path: &Path) -> Result<Vec<(String, String)>, io::E
         tracing::warn!("{}: {warning}", path.display());
     }
     Ok(vars)
+}
+
+/// Read a service's `env_file` at the start of a run: a regular file of
+/// at most [`MAX_ENV_FILE_SIZE`] bytes, UTF-8, every line valid. A missing
+/// file is no variables when it is optional. The error is the reason the
+/// run fails, naming the file (and the line).
+pub fn read_env_file(file: &EnvFile) -> Result<Vec<(String, String)>, String> {
+    let shown = file.path.display();
+    // Non-blocking: a FIFO must never hold the actor; it is refused below.
+    let opened = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&file.path);
+    let opened = match opened {
+        Ok(opened) => opened,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && file.optional => return Ok(Vec::new()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(format!(
+                "env_file {shown}: no such file (write -{shown} to make it optional)"
+            ))
+        }
+        Err(e) => return Err(format!("env_file {shown}: cannot open: {e}")),
+    };
+    match opened.metadata() {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            let kind = kind_of(&file.path);
+            return Err(format!("env_file {shown}: not a regular file ({kind})"));
+        }
+        Err(e) => return Err(format!("env_file {shown}: {e}")),
+    }
+    let mut bytes = Vec::new();
+    if let Err(e) = opened.take(MAX_ENV_FILE_SIZE + 1).read_to_end(&mut bytes) {
+        return Err(format!("env_file {shown}: cannot read: {e}"));
+    }
+    if bytes.len() as u64 > MAX_ENV_FILE_SIZE {
+        return Err(format!(
+            "env_file {shown}: larger than {} bytes",
+            MAX_ENV_FILE_SIZE
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        format!("env_file {shown}: not valid UTF-8 (at byte {at})")
+    })?;
+    parse_env_file(&text).map_err(|e| format!("env_file {shown}: {e}"))
 }
 
 #[cfg(test)]
@@ -534,5 +588,44 @@ mod tests {
             read_environment_file(tmp.path()).is_err(),
             "a directory is not a file"
         );
+    }
+
+    #[test]
+    fn env_files_are_read_strictly() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = |path: PathBuf, optional| EnvFile { path, optional };
+        let good = write(tmp.path(), "good.env", "# c\nexport A=1\nB='two'\n");
+        let vars = read_env_file(&file(good, false)).unwrap();
+        assert_eq!(
+            vars,
+            [("A", "1"), ("B", "two")].map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        let missing = tmp.path().join("missing.env");
+        assert_eq!(read_env_file(&file(missing.clone(), true)), Ok(Vec::new()));
+        let shown = missing.display();
+        assert_eq!(
+            read_env_file(&file(missing.clone(), false)),
+            Err(format!(
+                "env_file {shown}: no such file (write -{shown} to make it optional)"
+            ))
+        );
+        let bad = write(tmp.path(), "bad.env", "A=1\n\nnot a pair\n");
+        assert_eq!(
+            read_env_file(&file(bad.clone(), false)),
+            Err(format!(
+                "env_file {}: line 3: expected KEY=VALUE, found \"not a pair\"",
+                bad.display()
+            ))
+        );
+        assert_eq!(
+            read_env_file(&file(tmp.path().to_owned(), true)),
+            Err(format!(
+                "env_file {}: not a regular file (directory)",
+                tmp.path().display()
+            ))
+        );
+        let big = write(tmp.path(), "big.env", &"A=1\n".repeat(300_000));
+        let e = read_env_file(&file(big, false)).unwrap_err();
+        assert!(e.ends_with("larger than 1048576 bytes"), "{e}");
     }
 }

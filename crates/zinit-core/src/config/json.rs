@@ -7,7 +7,7 @@
 //! recursion here is too.
 //!
 //! Where the service file means text (`env` values, `after` names,
-//! `signal.stop`), a number or boolean is shown as a number or boolean
+//! `signal.stop`, `umask` digits, `user` and `group`), a number or boolean is shown as a number or boolean
 //! only when that is how it was written (`8080`, `true`); `0.50`, `0x1F`,
 //! `007` or `True` stay strings, so what `service_get` returns, given back
 //! to `service_create`, is the same service (found by fuzzing).
@@ -35,6 +35,9 @@ pub(crate) fn file_to_json(root: &Node) -> Value {
             ),
             ("after", Typed::Seq(items)) => Value::Array(items.iter().map(text_json).collect()),
             ("after", _) => text_json(value),
+            // `umask: 0027` means the digits, not YAML's decimal 27; a
+            // `user: 0033` is not 33 either once it is a name.
+            ("umask" | "user" | "group", _) => text_json(value),
             ("signal", Typed::Map(signals)) => Value::Object(
                 signals
                     .iter()

@@ -77,6 +77,22 @@ pub const SERVICE_KEY_PATHS: &[KeyPath] = &[
     key("resources.cpu_weight", "100"),
     key("resources.pids_max", "100"),
     key("resources.io_weight", "100"),
+    // The process environment of a run.
+    key("user", "nobody"),
+    key("group", "nogroup"),
+    key("env_file", "[/etc/default/web, -/etc/default/web.local]"),
+    key("umask", "\"0027\""),
+    key("nice", "5"),
+    key("oom_score_adj", "-500"),
+    key("limits.nofile", "\"1024:65536\""),
+    key("limits.nproc", "4096"),
+    key("limits.core", "unlimited"),
+    key("limits.memlock", "64MiB"),
+    key("limits.stack", "8MiB"),
+    key("limits.as", "unlimited"),
+    key("limits.cpu", "3600"),
+    key("limits.data", "unlimited"),
+    key("limits.fsize", "1GiB"),
 ];
 
 impl KeyPath {

@@ -10,11 +10,13 @@ use super::actions;
 use super::diagnostic::{Diags, Pos};
 use super::log_file;
 use super::policy;
+use super::process;
 use super::resources;
 use super::scalar::Typed;
 use super::yaml_tree::Node;
 use crate::name::ServiceName;
 use crate::signal::Signal;
+use crate::spec::{Account, EnvFile, Resource, ResourceLimit};
 use crate::spec::{
     CommandLine, EndAction, LogFileSpec, LogMode, Resources, RestartWhen, ServiceSpec,
 };
@@ -43,6 +45,14 @@ pub(crate) const KEYS: &[&str] = &[
     "wants",
     "conflicts",
     "resources",
+    // The process environment of a run (`process`).
+    "user",
+    "group",
+    "env_file",
+    "umask",
+    "nice",
+    "oom_score_adj",
+    "limits",
 ];
 
 /// The keys of a file, each checked but not yet combined.
@@ -72,6 +82,14 @@ struct Fields<'a> {
     failure_action: Option<(EndAction, &'a Node)>,
     success_action: Option<(EndAction, &'a Node)>,
     resources: Option<Resources>,
+    // The process environment of a run (`process`).
+    user: Option<Account>,
+    group: Option<Account>,
+    env_file: Option<Vec<EnvFile>>,
+    umask: Option<u32>,
+    nice: Option<i32>,
+    oom_score_adj: Option<i32>,
+    limits: Option<BTreeMap<Resource, ResourceLimit>>,
 }
 
 /// Lower `root` into a spec; `None` when an error was recorded. `own_name`
@@ -139,6 +157,13 @@ pub(crate) fn lower(root: &Node, own_name: Option<&str>, d: &mut Diags) -> Optio
     spec.resources = f.resources.unwrap_or_default();
     spec.failure_action = f.failure_action.map_or(EndAction::None, |(a, _)| a);
     spec.success_action = f.success_action.map_or(EndAction::None, |(a, _)| a);
+    spec.user = f.user;
+    spec.group = f.group;
+    spec.env_file = f.env_file.unwrap_or_default();
+    spec.umask = f.umask;
+    spec.nice = f.nice;
+    spec.oom_score_adj = f.oom_score_adj;
+    spec.limits = f.limits.unwrap_or_default();
     Some(spec)
 }
 
@@ -183,6 +208,19 @@ fn lower_key<'a>(f: &mut Fields<'a>, name: &str, key: &Node, value: &'a Node, d:
         "success_action" => {
             f.success_action = actions::end_action(value, name, d).map(|a| (a, value));
         }
+        "user" | "group" => {
+            let account = process::account(value, name, d);
+            if name == "user" {
+                f.user = account;
+            } else {
+                f.group = account;
+            }
+        }
+        "env_file" => f.env_file = process::env_files(value, d),
+        "umask" => f.umask = process::umask(value, d),
+        "nice" => f.nice = process::bounded_int(value, name, -20, 19, d),
+        "oom_score_adj" => f.oom_score_adj = process::bounded_int(value, name, -1000, 1000, d),
+        "limits" => f.limits = process::limits(value, d),
         other => d.warn(key.pos, Some(other), unknown_key_message(other, KEYS)),
     }
 }

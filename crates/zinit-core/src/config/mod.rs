@@ -14,6 +14,8 @@
 //! - [`duration`]: `250ms`, `1.5s`, `1m30s`, ...
 //! - [`size`]: `128KiB`, `10MiB`, ... (`log_file.max_size`).
 //! - `log_file`: the `log_file` key.
+//! - `process`: the keys of a run's process: `user`, `group`, `env_file`,
+//!   `umask`, `nice`, `oom_score_adj`, `limits`.
 //! - `json`: the tree as a generic JSON value (`service_get`).
 //! - [`keys`]: the one list of key paths the rest is checked against.
 
@@ -25,6 +27,7 @@ pub mod keys;
 mod log_file;
 mod lower;
 mod policy;
+mod process;
 mod resources;
 mod scalar;
 pub mod size;

@@ -602,6 +602,16 @@ fn json_view_keeps_the_text_where_the_file_means_text() {
     );
     let v = service_file_to_json("w", "exec: x\nafter: 007\n").unwrap();
     assert_eq!(v, json!({"exec": "x", "after": "007"}));
+    let v = service_file_to_json("w", "exec: x\numask: 0027\nuser: 33\ngroup: 007\n").unwrap();
+    assert_eq!(
+        v,
+        json!({"exec": "x", "umask": "0027", "user": 33, "group": "007"})
+    );
+    // Given back to service_create, YAML's octal stays the same mask.
+    let v = service_file_to_json("w", "exec: x\numask: 0o27\n").unwrap();
+    assert_eq!(v["umask"], "0o27");
+    let again = format!("exec: x\numask: {}\n", v["umask"]);
+    assert_eq!(ok(&again).spec.umask, Some(0o27));
 }
 
 /// Found by fuzzing (fuzz/ service_file): at the end of a file without a
@@ -810,5 +820,181 @@ fn bad_resources_name_the_key_and_the_problem() {
         warning
             .contains("resources.memory_maxx: unknown key (ignored); did you mean `memory_max`?"),
         "{warning}"
+    );
+}
+
+// --- The process environment of a run (issue #15).
+
+#[test]
+fn process_keys_lowered() {
+    use crate::spec::{Account, EnvFile, Limit, Resource, ResourceLimit};
+    let p = ok(r#"
+exec: web
+user: www-data
+group: 33
+env_file: [/etc/default/web, -/etc/default/web.local]
+umask: "0027"
+nice: -5
+oom_score_adj: -1000
+limits:
+  nofile: "1024:65536"
+  nproc: 4096
+  core: unlimited
+  memlock: 64MiB
+  stack: "8MiB:unlimited"
+"#);
+    assert!(p.warnings.is_empty(), "{:?}", render(&p.warnings));
+    let s = p.spec;
+    assert_eq!(s.user, Some(Account::Name("www-data".into())));
+    assert_eq!(s.group, Some(Account::Id(33)));
+    assert_eq!(
+        s.env_file,
+        [
+            EnvFile {
+                path: "/etc/default/web".into(),
+                optional: false
+            },
+            EnvFile {
+                path: "/etc/default/web.local".into(),
+                optional: true
+            }
+        ]
+    );
+    assert_eq!(s.umask, Some(0o027));
+    assert_eq!(s.nice, Some(-5));
+    assert_eq!(s.oom_score_adj, Some(-1000));
+    let both = |v| ResourceLimit { soft: v, hard: v };
+    assert_eq!(
+        s.limits.get(&Resource::Nofile),
+        Some(&ResourceLimit {
+            soft: Limit::Value(1024),
+            hard: Limit::Value(65536)
+        })
+    );
+    assert_eq!(s.limits[&Resource::Nproc], both(Limit::Value(4096)));
+    assert_eq!(s.limits[&Resource::Core], both(Limit::Unlimited));
+    assert_eq!(s.limits[&Resource::Memlock], both(Limit::Value(64 << 20)));
+    assert_eq!(
+        s.limits[&Resource::Stack],
+        ResourceLimit {
+            soft: Limit::Value(8 << 20),
+            hard: Limit::Unlimited
+        }
+    );
+}
+
+#[test]
+fn process_keys_defaults_and_single_forms() {
+    use crate::spec::{Account, EnvFile};
+    let p = ok("exec: web\n");
+    assert_eq!(p.spec.user, None);
+    assert_eq!(p.spec.group, None);
+    assert!(p.spec.env_file.is_empty());
+    assert_eq!(
+        (p.spec.umask, p.spec.nice, p.spec.oom_score_adj),
+        (None, None, None)
+    );
+    assert!(p.spec.limits.is_empty());
+    let p = ok("exec: web\nuser: 0\nenv_file: /a.env\n");
+    assert_eq!(p.spec.user, Some(Account::Id(0)));
+    assert_eq!(
+        p.spec.env_file,
+        [EnvFile {
+            path: "/a.env".into(),
+            optional: false
+        }]
+    );
+    assert_eq!(
+        ok("exec: web\nuser: \"4294967294\"\n").spec.user,
+        Some(Account::Id(u32::MAX - 1))
+    );
+}
+
+#[test]
+fn umask_is_read_as_octal_digits() {
+    for (text, mask) in [
+        ("\"0027\"", 0o027),
+        ("\"027\"", 0o027),
+        ("0027", 0o027),
+        ("027", 0o027),
+        ("22", 0o022),
+        ("0o77", 0o077),
+        ("\"0o77\"", 0o077),
+        ("'0777'", 0o777),
+        ("0", 0),
+    ] {
+        let p = ok(&format!("exec: web\numask: {text}\n"));
+        assert_eq!(p.spec.umask, Some(mask), "{text}");
+    }
+    for text in [
+        "\"0028\"",
+        "1000",
+        "\"u=rwx\"",
+        "-1",
+        "0o1000",
+        "\"\"",
+        "[1]",
+        "+7",
+        "\"0o\"",
+    ] {
+        let e = errors(&format!("exec: web\numask: {text}\n"));
+        assert_eq!(e.len(), 1, "{text}: {e:?}");
+        assert!(e[0].starts_with("web.yaml:2:8: umask: "), "{e:?}");
+    }
+}
+
+#[test]
+fn process_keys_refuse_bad_values() {
+    let e = errors(
+        r#"exec: web
+user: -1
+group: 4294967295
+nice: 20
+oom_score_adj: -1001
+env_file: [relative.env, "-", 3]
+limits:
+  nofile: 10MiB
+  stack: "9MiB:8MiB"
+  core: -1
+  nproc: [1]
+  colour: 3
+"#,
+    );
+    assert_eq!(
+        e,
+        [
+            "web.yaml:2:7: user: user id -1 is out of range (0..=4294967294)",
+            "web.yaml:3:8: group: group id 4294967295 is out of range (0..=4294967294)",
+            "web.yaml:4:7: nice: 20 is out of range (-20..=19)",
+            "web.yaml:5:16: oom_score_adj: -1001 is out of range (-1000..=1000)",
+            "web.yaml:6:12: env_file[0]: relative path \"relative.env\": write an absolute path (read at every start, it must not depend on zinit's working directory)",
+            "web.yaml:6:26: env_file[1]: path is empty",
+            "web.yaml:6:31: env_file[2]: expected a path or a list of paths, found an integer",
+            "web.yaml:8:11: limits.nofile: invalid limit \"10MiB\": expected a number or \"unlimited\"",
+            "web.yaml:9:10: limits.stack: soft limit 9437184 is above hard limit 8388608 (write \"SOFT:HARD\")",
+            "web.yaml:10:9: limits.core: invalid size \"-1\": expected bytes or a number with a unit (KiB, MiB, GiB, TiB; K/KB, M/MB, ... mean the same), e.g. \"128KiB\", \"10MiB\"",
+            "web.yaml:11:10: limits.nproc: expected a number, \"unlimited\" or \"SOFT:HARD\", found a list",
+            "web.yaml:12:3: warning: limits.colour: unknown resource limit (ignored); known: as, core, cpu, data, fsize, memlock, nofile, nproc, stack",
+        ]
+    );
+    assert_eq!(
+        errors("exec: web\nuser: 99999999999999999999\ngroup: \"4294967296\"\n"),
+        [
+            "web.yaml:2:7: user: user id 99999999999999999999 is out of range (0..=4294967294)",
+            "web.yaml:3:8: group: group id 4294967296 is out of range (0..=4294967294)",
+        ]
+    );
+    let e = errors("exec: web\nuser: \"a b\"\ngroup: \"\"\n");
+    assert_eq!(
+        e,
+        [
+            "web.yaml:2:7: user: invalid user name \"a b\": expected a name like \"www-data\" or a numeric id",
+            "web.yaml:3:8: group: invalid group name \"\": expected a name like \"www-data\" or a numeric id",
+        ]
+    );
+    let p = ok("exec: web\nlimits: {nofil: 3}\n");
+    assert_eq!(
+        render(&p.warnings),
+        ["web.yaml:2:10: warning: limits.nofil: unknown resource limit (ignored); did you mean `nofile`?; known: as, core, cpu, data, fsize, memlock, nofile, nproc, stack"]
     );
 }

@@ -7,7 +7,7 @@ use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
 use crate::process::cgroup::{self, Cgroups};
 use crate::process::limits::{self, without_cgroups, LimitReports, NotApplied};
-use crate::process::{Output, Reaped, Scope, SpawnError, SpawnRequest};
+use crate::process::{identity, Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,8 +21,9 @@ use zinit_core::supervisor::{
 };
 
 /// The environment every service starts from: zinit's own, overlaid with
-/// `/etc/environment` (re-read when it changes), overlaid with the file's
-/// `env`.
+/// `/etc/environment` (re-read when it changes), the account's variables
+/// (with `user`), the service's `env_file` files (read at every start) and
+/// the file's `env`.
 pub struct Environment {
     base: Vec<(String, String)>,
     file: Option<PathBuf>,
@@ -39,14 +40,24 @@ impl Environment {
         }
     }
 
-    /// The complete environment for a service. A stat per spawn keeps
-    /// `/etc/environment` fresh without reading it every time.
-    fn for_service(&mut self, spec: &ServiceSpec) -> Vec<(String, String)> {
+    /// The complete environment for a service, `account` being the
+    /// variables of its user. A stat per spawn keeps `/etc/environment`
+    /// fresh without reading it every time; `env_file` files are read at
+    /// every spawn (small, bounded), and one that cannot be used fails it.
+    fn for_service(
+        &mut self,
+        spec: &ServiceSpec,
+        account: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, String> {
         let mut merged: std::collections::BTreeMap<String, String> =
             self.base.iter().cloned().collect();
         merged.extend(self.file_vars());
+        merged.extend(account.iter().cloned());
+        for file in &spec.env_file {
+            merged.extend(crate::config_dir::read_env_file(file)?);
+        }
         merged.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        merged.into_iter().collect()
+        Ok(merged.into_iter().collect())
     }
 
     fn file_vars(&mut self) -> Vec<(String, String)> {
@@ -251,7 +262,14 @@ impl Shell {
                 }
             },
         };
-        let env = self.env.for_service(spec);
+        // Looked up and read at every start: a fixed account, or a changed
+        // env_file, is picked up by the next run.
+        let prepared = identity::prepare(spec)
+            .and_then(|(setup, account)| Ok((setup, self.env.for_service(spec, &account)?)));
+        let (setup, env) = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => return spawn_result(service, kind, Err(reason)),
+        };
         let request = SpawnRequest {
             argv: &command.argv,
             env: &env,
@@ -263,7 +281,10 @@ impl Shell {
             .iter()
             .flat_map(|p| std::iter::once(p.dir.clone()).chain(p.join.iter().cloned()))
             .collect();
-        let spawned = match self.launcher.spawn(&request, &cgroups, &self.exits_tx) {
+        let spawned = match self
+            .launcher
+            .spawn(&request, &setup, &cgroups, &self.exits_tx)
+        {
             Err(SpawnError::Cgroup { dir, errno }) => {
                 // Never a reason not to supervise: run it outside.
                 let e = SpawnError::Cgroup { dir, errno };
@@ -271,7 +292,7 @@ impl Shell {
                     LogLevel::Warn,
                     format!("service {service}: {e}; starting it without a cgroup"),
                 );
-                self.launcher.spawn(&request, &[], &self.exits_tx)
+                self.launcher.spawn(&request, &setup, &[], &self.exits_tx)
             }
             Ok(spawned) => {
                 if let (RunKind::Main, Some(placed)) = (kind, placed) {

@@ -5,7 +5,7 @@
 //! milliseconds, without root (`actor::tests`).
 
 use crate::process::{
-    self, Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned,
+    self, ChildSetup, Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned,
 };
 use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedSender;
@@ -13,11 +13,13 @@ use zinit_core::signal::Signal;
 
 /// Starts and signals the processes of services.
 pub trait Launcher: Send + 'static {
-    /// Start `request` (in `cgroups`: none, or its cgroup2 directory and
-    /// v1 ones for limits); its exit must reach `exits` exactly once.
+    /// Start `request` (set up as `setup` says, in `cgroups`: none, or its
+    /// cgroup2 directory and v1 ones for limits); its exit must reach
+    /// `exits` exactly once.
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
+        setup: &ChildSetup,
         cgroups: &[PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError>;
@@ -37,10 +39,11 @@ impl Launcher for Processes {
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
+        setup: &ChildSetup,
         cgroups: &[PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError> {
-        process::spawn_in(request, cgroups, exits)
+        process::spawn_with(request, setup, cgroups, exits)
     }
 
     fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, SignalError> {

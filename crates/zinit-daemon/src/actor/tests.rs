@@ -35,6 +35,8 @@ struct FakeState {
     calls: Vec<Call>,
     /// Programs whose processes ignore SIGTERM (only SIGKILL ends them).
     stubborn: Vec<String>,
+    /// The set-up and environment each spawn was asked for, in order.
+    setups: Vec<(crate::process::ChildSetup, Vec<(String, String)>)>,
 }
 
 /// A launcher that forks nothing: processes are entries in a table, and
@@ -79,11 +81,13 @@ impl Launcher for Fake {
     fn spawn(
         &mut self,
         request: &SpawnRequest<'_>,
+        setup: &crate::process::ChildSetup,
         _cgroups: &[std::path::PathBuf],
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError> {
         let program = request.argv[0].clone();
         let mut state = self.state();
+        state.setups.push((setup.clone(), request.env.to_vec()));
         state.next_pid += 1;
         let pid = 100_000 + state.next_pid;
         state.calls.push(Call::Spawn(program.clone()));
@@ -277,4 +281,49 @@ async fn a_stop_escalates_to_sigkill_at_the_timeout_and_the_shutdown_reports_it(
         ]
     );
     assert!(fake.pid_of("stubborn").is_none());
+}
+
+// --- A run's process environment: prepared by the shell before spawning.
+
+async fn monitor_file(h: &Handle, service: &str, yaml: &str) {
+    let spec = zinit_core::config::parse_service("t.yaml", yaml)
+        .unwrap()
+        .spec;
+    h.command(Command::Monitor {
+        name: name(service),
+        spec: Arc::new(spec),
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_runs_limits_and_env_files_reach_the_launcher_and_a_bad_one_fails_the_run() {
+    let fake = Fake::default();
+    let (h, _done, dir) = actor(&fake);
+    let file = dir.path().join("web.env");
+    std::fs::write(&file, "A=from-file\nB=from-file\n").unwrap();
+    let yaml = format!(
+        "exec: web\nenv_file: {}\nenv: {{B: from-env}}\numask: \"077\"\nlimits: {{core: 0}}\n",
+        file.display()
+    );
+    monitor_file(&h, "web", &yaml).await;
+    let (setup, env) = fake.state().setups.last().cloned().expect("spawned");
+    assert_eq!(setup.umask, Some(0o077));
+    assert_eq!(setup.limits.len(), 1);
+    assert!(env.contains(&("A".to_owned(), "from-file".to_owned())));
+    assert!(env.contains(&("B".to_owned(), "from-env".to_owned())));
+    // A required file that is missing: the run fails, nothing is spawned.
+    let missing = dir.path().join("missing.env");
+    let yaml = format!(
+        "exec: other\nenv_file: {}\nrestart: never\n",
+        missing.display()
+    );
+    monitor_file(&h, "other", &yaml).await;
+    let view = h.snapshot().services[&name("other")].clone();
+    let state = view.state.to_string();
+    assert!(state.starts_with("Failure(env_file "), "{state}");
+    assert!(state.contains("no such file"), "{state}");
+    assert_eq!(fake.pid_of("other"), None);
+    assert_eq!(fake.state().setups.len(), 1);
 }

@@ -5,7 +5,7 @@
 //! async-signal-safe functions: no allocation, no locks, no `tracing`, no
 //! nix helpers that allocate. Everything the child needs is built by the
 //! parent beforehand ([`Plan`]); here only raw `libc` calls run. On failure
-//! the child writes `[step, errno]` to the close-on-exec report pipe and
+//! the child writes `[step, errno, detail]` to the close-on-exec report pipe and
 //! `_exit(127)`s; if exec succeeds the pipe closes with nothing written.
 
 use std::ffi::{c_char, CStr};
@@ -21,6 +21,13 @@ pub(super) enum Step {
     Chdir = 4,
     Exec = 5,
     Cgroup = 6,
+    /// `detail`: the index of the limit in [`Plan::limits`].
+    Rlimit = 7,
+    Nice = 8,
+    OomScoreAdj = 9,
+    Setgroups = 10,
+    Setgid = 11,
+    Setuid = 12,
 }
 
 impl Step {
@@ -32,32 +39,37 @@ impl Step {
             Step::Chdir,
             Step::Exec,
             Step::Cgroup,
+            Step::Rlimit,
+            Step::Nice,
+            Step::OomScoreAdj,
+            Step::Setgroups,
+            Step::Setgid,
+            Step::Setuid,
         ]
         .into_iter()
         .find(|s| *s as i32 == raw)
     }
 }
 
-/// The size of a failure report: step, errno and a detail (which cgroup
-/// of several), native-endian i32s.
+/// The size of a failure report: step, errno and a detail (which limit),
+/// native-endian i32s.
 pub(super) const REPORT_LEN: usize = 12;
 
-/// A failure report decoded.
+/// A decoded failure report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Report {
     pub step: Option<Step>,
     pub errno: i32,
-    /// For [`Step::Cgroup`], the index of the cgroup in [`Plan::cgroup_procs`].
-    pub detail: usize,
+    pub detail: i32,
 }
 
 /// Decode a report written by [`fail`].
 pub(super) fn decode_report(bytes: [u8; REPORT_LEN]) -> Report {
-    let field = |i: usize| i32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let word = |i: usize| i32::from_ne_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     Report {
-        step: Step::from_raw(field(0)),
-        errno: field(4),
-        detail: usize::try_from(field(8)).unwrap_or(0),
+        step: Step::from_raw(word(0)),
+        errno: word(4),
+        detail: word(8),
     }
 }
 
@@ -81,7 +93,18 @@ pub(super) struct Plan<'a> {
     /// `cgroup.procs` of each cgroup of the service (its cgroup2 one, and
     /// v1 ones for limits on hybrid hosts), open for writing: the child
     /// writes "0" (itself) to each first, so all it starts stays inside.
+    /// A failure's detail is the index of the cgroup.
     pub cgroup_procs: &'a [RawFd],
+    /// `(RLIMIT_*, limit)` pairs, set in order.
+    pub limits: &'a [(i32, libc::rlimit)],
+    pub nice: Option<libc::c_int>,
+    /// The text written to `/proc/self/oom_score_adj`.
+    pub oom_score_adj: Option<&'a [u8]>,
+    pub umask: Option<libc::mode_t>,
+    /// Supplementary groups; `None`: keep zinit's.
+    pub groups: Option<&'a [libc::gid_t]>,
+    pub gid: Option<libc::gid_t>,
+    pub uid: Option<libc::uid_t>,
 }
 
 /// Set up the child and exec. Never returns.
@@ -95,7 +118,7 @@ pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
     unsafe {
         for (index, fd) in plan.cgroup_procs.iter().enumerate() {
             if libc::write(*fd, c"0".as_ptr().cast(), 1) != 1 {
-                fail_at(plan.report, Step::Cgroup, index);
+                fail_at(plan.report, Step::Cgroup, index as i32);
             }
         }
         if libc::setsid() == -1 {
@@ -111,6 +134,7 @@ pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
         // must not reach the service either. Failure means an old kernel;
         // everything zinit opens is close-on-exec anyway.
         super::fds::close_range_cloexec(3);
+        apply_attributes(plan);
         if libc::chdir(plan.dir.as_ptr()) == -1 {
             fail(plan.report, Step::Chdir);
         }
@@ -120,6 +144,56 @@ pub(super) unsafe fn exec(plan: &Plan<'_>) -> ! {
             plan.envp.as_ptr(),
         );
         fail(plan.report, Step::Exec)
+    }
+}
+
+/// Limits, priority, OOM score and mask while still privileged, then the
+/// groups and the user (the user last: after it nothing else may change).
+/// `setgroups`/`setgid`/`setuid` are glibc's wrappers, as std's `Command`
+/// uses them in the same place: in the forked child there is one thread.
+unsafe fn apply_attributes(plan: &Plan<'_>) {
+    // SAFETY: setrlimit, setpriority, open, write, close, umask, setgroups,
+    // setgid and setuid on values the parent prepared; async-signal-safe.
+    unsafe {
+        for (index, (resource, limit)) in plan.limits.iter().enumerate() {
+            if libc::setrlimit(*resource as _, limit) == -1 {
+                fail_at(plan.report, Step::Rlimit, index as i32);
+            }
+        }
+        if let Some(nice) = plan.nice {
+            if libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) == -1 {
+                fail(plan.report, Step::Nice);
+            }
+        }
+        if let Some(text) = plan.oom_score_adj {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd == -1 || libc::write(fd, text.as_ptr().cast(), text.len()) != text.len() as isize
+            {
+                fail(plan.report, Step::OomScoreAdj);
+            }
+            libc::close(fd);
+        }
+        if let Some(mask) = plan.umask {
+            libc::umask(mask);
+        }
+        if let Some(groups) = plan.groups {
+            if libc::setgroups(groups.len(), groups.as_ptr()) == -1 {
+                fail(plan.report, Step::Setgroups);
+            }
+        }
+        if let Some(gid) = plan.gid {
+            if libc::setgid(gid) == -1 {
+                fail(plan.report, Step::Setgid);
+            }
+        }
+        if let Some(uid) = plan.uid {
+            if libc::setuid(uid) == -1 {
+                fail(plan.report, Step::Setuid);
+            }
+        }
     }
 }
 
@@ -198,14 +272,14 @@ unsafe fn fail(report: RawFd, step: Step) -> ! {
 }
 
 /// Report `step` with the current errno and `detail`, and exit.
-unsafe fn fail_at(report: RawFd, step: Step, detail: usize) -> ! {
+unsafe fn fail_at(report: RawFd, step: Step, detail: i32) -> ! {
     // SAFETY: reading errno, write(2) and _exit(2) are async-signal-safe.
     unsafe {
         let errno = *libc::__errno_location();
         let mut bytes = [0u8; REPORT_LEN];
         bytes[..4].copy_from_slice(&(step as i32).to_ne_bytes());
         bytes[4..8].copy_from_slice(&errno.to_ne_bytes());
-        bytes[8..].copy_from_slice(&(detail as i32).to_ne_bytes());
+        bytes[8..].copy_from_slice(&detail.to_ne_bytes());
         // A pipe write this small is atomic; nothing to do if it fails.
         libc::write(report, bytes.as_ptr().cast(), REPORT_LEN);
         libc::_exit(127)
@@ -219,13 +293,16 @@ mod tests {
     #[test]
     fn reports_round_trip() {
         let mut bytes = [0u8; REPORT_LEN];
-        bytes[..4].copy_from_slice(&(Step::Chdir as i32).to_ne_bytes());
-        bytes[4..8].copy_from_slice(&libc::ENOENT.to_ne_bytes());
-        bytes[8..].copy_from_slice(&2i32.to_ne_bytes());
-        let report = decode_report(bytes);
+        bytes[..4].copy_from_slice(&(Step::Rlimit as i32).to_ne_bytes());
+        bytes[4..8].copy_from_slice(&libc::EPERM.to_ne_bytes());
+        bytes[8..].copy_from_slice(&3i32.to_ne_bytes());
         assert_eq!(
-            (report.step, report.errno, report.detail),
-            (Some(Step::Chdir), libc::ENOENT, 2)
+            decode_report(bytes),
+            Report {
+                step: Some(Step::Rlimit),
+                errno: libc::EPERM,
+                detail: 3
+            }
         );
         assert_eq!(Step::from_raw(0), None);
     }

@@ -17,7 +17,8 @@
 //!   through pidfds checked after opening, never by a bare pid.
 //! - **Children start clean** (promise 8): own session and group, default
 //!   signal dispositions, empty mask, stdin on /dev/null, only fds 0-2, the
-//!   given environment and directory.
+//!   given environment and directory, and the service's limits, niceness,
+//!   OOM score, umask, groups and user ([`identity`]) set before exec.
 //!
 //! This module must not decide policy: when to restart, which signal to send
 //! or how long to wait belongs to the supervisor.
@@ -26,6 +27,7 @@ pub mod cgroup;
 pub mod cgroup_v1;
 mod child;
 mod fds;
+pub mod identity;
 mod inherited;
 pub mod limit_places;
 pub mod limits;
@@ -40,9 +42,10 @@ mod table;
 mod tests;
 
 pub use fds::mark_inherited_fds_cloexec;
+pub use identity::ChildSetup;
 pub use inherited::reset_inherited_signals;
 pub use reaper::start_reaper;
-pub use spawn::{spawn, spawn_in, Output, SpawnError, SpawnRequest, Spawned};
+pub use spawn::{spawn, spawn_in, spawn_with, Output, SpawnError, SpawnRequest, Spawned};
 pub use table::{kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError};
 
 use zinit_core::exit::{ExitStatus, Oom};

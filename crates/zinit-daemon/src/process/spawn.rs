@@ -7,8 +7,9 @@
 //! This module never waits; a child that fails before exec is reaped by the
 //! reaper as an unknown pid.
 
-use super::child::{self, Plan, Step, REPORT_LEN};
+use super::child::{self, Plan, Report, Step, REPORT_LEN};
 use super::fds::{self, ErrText};
+use super::identity::ChildSetup;
 use super::{reaper, resolve, table, Reaped};
 use nix::errno::Errno;
 use std::ffi::{c_char, CString};
@@ -66,6 +67,25 @@ pub enum SpawnError {
     Resources { what: &'static str, errno: Errno },
     #[error("cannot put the process into cgroup {dir:?}: {}", ErrText(*errno))]
     Cgroup { dir: PathBuf, errno: Errno },
+    #[error("cannot set {key} to {value}: {}{}", ErrText(*errno),
+        if *errno == Errno::EPERM {  " (raising a hard limit above zinit's own needs root: CAP_SYS_RESOURCE)" } else { "" })]
+    Limit {
+        key: String,
+        value: String,
+        errno: Errno,
+    },
+    #[error("cannot set nice to {nice}: {}{}", ErrText(*errno),
+        if matches!(errno, Errno::EPERM | Errno::EACCES) {  " (a niceness below zinit's own needs root: CAP_SYS_NICE)" } else { "" })]
+    Nice { nice: i32, errno: Errno },
+    #[error("cannot set oom_score_adj to {value}: {}{}", ErrText(*errno),
+        if matches!(errno, Errno::EPERM | Errno::EACCES) {  " (lowering it needs root: CAP_SYS_RESOURCE)" } else { "" })]
+    OomScoreAdj { value: i32, errno: Errno },
+    #[error("cannot switch to {what} {id}: {}", ErrText(*errno))]
+    Credentials {
+        what: &'static str,
+        id: u32,
+        errno: Errno,
+    },
 }
 
 /// Start `req` as a new session and process group leader. Its exit will be
@@ -88,21 +108,32 @@ pub fn spawn_in(
     cgroups: &[PathBuf],
     exits: &UnboundedSender<Reaped>,
 ) -> Result<Spawned, SpawnError> {
+    spawn_with(req, &ChildSetup::default(), cgroups, exits)
+}
+
+/// [`spawn_in`], with the child's limits, priority, OOM score, mask and
+/// credentials set up as `setup` says before it execs.
+pub fn spawn_with(
+    req: &SpawnRequest<'_>,
+    setup: &ChildSetup,
+    cgroups: &[PathBuf],
+    exits: &UnboundedSender<Reaped>,
+) -> Result<Spawned, SpawnError> {
     let name = req.argv.first().map_or("", String::as_str);
     let path = resolve::program(name, req.env, req.dir)?;
     let image = Image::new(name, &path, req)?;
     let mut fds = ChildFds::open(req.output)?;
     for dir in cgroups {
-        fds.cgroups.push(
-            super::cgroup::open_procs(dir).map_err(|errno| SpawnError::Cgroup {
-                dir: dir.to_owned(),
-                errno,
-            })?,
-        );
+        let procs = super::cgroup::open_procs(dir).map_err(|errno| SpawnError::Cgroup {
+            dir: dir.to_owned(),
+            errno,
+        })?;
+        fds.cgroups.push(procs);
     }
     let cgroup_procs: Vec<RawFd> = fds.cgroups.iter().map(AsRawFd::as_raw_fd).collect();
     let argv = image.argv_ptrs();
     let envp = image.envp_ptrs();
+    let attrs = RawAttributes::new(setup);
     let (stdout, stderr) = fds.child_output(req.output);
     let plan = Plan {
         program: &image.program,
@@ -114,13 +145,27 @@ pub fn spawn_in(
         stderr,
         report: fds.report.1.as_raw_fd(),
         cgroup_procs: &cgroup_procs,
+        limits: &attrs.limits,
+        nice: setup.nice,
+        oom_score_adj: attrs.oom_score_adj.as_deref(),
+        umask: setup.umask.map(|m| m as libc::mode_t),
+        groups: attrs.groups.as_deref(),
+        gid: setup.credentials.as_ref().map(|c| c.gid),
+        uid: setup.credentials.as_ref().and_then(|c| c.uid),
     };
     let (pid, token) = fork_registered(&plan, exits)?;
     // Our copies of the child's ends close here, so the report pipe reads
     // EOF once the child has exec'd.
     let (stdout, stderr, report) = fds.into_parent_ends();
-    let outcome = read_report(report)
-        .map_err(|(step, errno, detail)| failure(step, errno, detail, name, req.dir, cgroups));
+    let outcome = read_report(report).map_err(|report| {
+        let context = Context {
+            program: name,
+            dir: req.dir,
+            cgroups,
+            setup,
+        };
+        failure(report, &context)
+    });
     table::settle(pid, token, outcome.is_ok(), exits);
     outcome?;
     Ok(Spawned {
@@ -160,9 +205,51 @@ fn fork_registered(
     }
 }
 
-/// Read the report pipe to EOF: nothing means exec succeeded; else the
-/// failed step, its errno and detail.
-fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno, usize)> {
+/// The child's limits, OOM score and groups as the system calls take them,
+/// built before `fork`.
+struct RawAttributes {
+    limits: Vec<(i32, libc::rlimit)>,
+    oom_score_adj: Option<Vec<u8>>,
+    groups: Option<Vec<libc::gid_t>>,
+}
+
+impl RawAttributes {
+    fn new(setup: &ChildSetup) -> RawAttributes {
+        RawAttributes {
+            limits: setup
+                .limits
+                .iter()
+                .map(|l| {
+                    let limit = libc::rlimit {
+                        rlim_cur: l.soft,
+                        rlim_max: l.hard,
+                    };
+                    (rlimit_resource(l.resource), limit)
+                })
+                .collect(),
+            oom_score_adj: setup.oom_score_adj.map(|v| v.to_string().into_bytes()),
+            groups: setup.credentials.as_ref().and_then(|c| c.groups.clone()),
+        }
+    }
+}
+
+fn rlimit_resource(resource: zinit_core::spec::Resource) -> i32 {
+    use zinit_core::spec::Resource;
+    (match resource {
+        Resource::As => libc::RLIMIT_AS,
+        Resource::Core => libc::RLIMIT_CORE,
+        Resource::Cpu => libc::RLIMIT_CPU,
+        Resource::Data => libc::RLIMIT_DATA,
+        Resource::Fsize => libc::RLIMIT_FSIZE,
+        Resource::Memlock => libc::RLIMIT_MEMLOCK,
+        Resource::Nofile => libc::RLIMIT_NOFILE,
+        Resource::Nproc => libc::RLIMIT_NPROC,
+        Resource::Stack => libc::RLIMIT_STACK,
+    }) as i32
+}
+
+/// Read the report pipe to EOF: nothing means exec succeeded.
+fn read_report(report: OwnedFd) -> Result<(), Report> {
     let mut buf = [0u8; REPORT_LEN];
     let mut filled = 0;
     loop {
@@ -175,36 +262,87 @@ fn read_report(report: OwnedFd) -> Result<(), (Option<Step>, Errno, usize)> {
                 }
             }
             Err(Errno::EINTR) => {}
-            Err(errno) => return Err((None, errno, 0)),
+            Err(errno) => return Err(unknown_step(errno)),
         }
     }
     match filled {
         0 => Ok(()),
-        REPORT_LEN => {
-            let report = child::decode_report(buf);
-            Err((report.step, Errno::from_raw(report.errno), report.detail))
-        }
-        _ => Err((None, Errno::EIO, 0)),
+        REPORT_LEN => Err(child::decode_report(buf)),
+        _ => Err(unknown_step(Errno::EIO)),
     }
 }
 
+fn unknown_step(errno: Errno) -> Report {
+    Report {
+        step: None,
+        errno: errno as i32,
+        detail: 0,
+    }
+}
+
+/// What a failure report is explained with.
+struct Context<'a> {
+    program: &'a str,
+    dir: &'a Path,
+    cgroups: &'a [PathBuf],
+    setup: &'a ChildSetup,
+}
+
 /// The error for a child that reported `errno` at `step`.
-fn failure(
-    step: Option<Step>,
-    errno: Errno,
-    detail: usize,
-    program: &str,
-    dir: &Path,
-    cgroups: &[PathBuf],
-) -> SpawnError {
-    let program = program.to_owned();
-    match step {
+fn failure(report: Report, context: &Context<'_>) -> SpawnError {
+    let Context {
+        program,
+        dir,
+        cgroups,
+        setup,
+    } = context;
+    let errno = Errno::from_raw(report.errno);
+    let program = (*program).to_owned();
+    let creds = setup.credentials.as_ref();
+    match report.step {
+        Some(Step::Rlimit) => {
+            let limit = usize::try_from(report.detail)
+                .ok()
+                .and_then(|i| setup.limits.get(i));
+            SpawnError::Limit {
+                key: limit.map_or_else(|| "a resource limit".to_owned(), |l| l.key()),
+                value: limit.map_or_else(String::new, |l| l.text()),
+                errno,
+            }
+        }
+        Some(Step::Nice) => SpawnError::Nice {
+            nice: setup.nice.unwrap_or_default(),
+            errno,
+        },
+        Some(Step::OomScoreAdj) => SpawnError::OomScoreAdj {
+            value: setup.oom_score_adj.unwrap_or_default(),
+            errno,
+        },
+        Some(Step::Setgroups) => SpawnError::Credentials {
+            what: "the supplementary groups of group",
+            id: creds.map_or(0, |c| c.gid),
+            errno,
+        },
+        Some(Step::Setgid) => SpawnError::Credentials {
+            what: "group",
+            id: creds.map_or(0, |c| c.gid),
+            errno,
+        },
+        Some(Step::Setuid) => SpawnError::Credentials {
+            what: "user",
+            id: creds.and_then(|c| c.uid).unwrap_or_default(),
+            errno,
+        },
         Some(Step::Cgroup) => SpawnError::Cgroup {
-            dir: cgroups.get(detail).cloned().unwrap_or_default(),
+            dir: usize::try_from(report.detail)
+                .ok()
+                .and_then(|i| cgroups.get(i))
+                .cloned()
+                .unwrap_or_default(),
             errno,
         },
         Some(Step::Chdir) => SpawnError::Dir {
-            dir: dir.to_owned(),
+            dir: (*dir).to_owned(),
             errno,
         },
         Some(Step::Exec) if errno == Errno::ENOENT => SpawnError::NotFound { program },

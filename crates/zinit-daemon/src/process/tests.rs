@@ -557,3 +557,93 @@ async fn capture_pipes_are_nonblocking_and_cloexec() {
     next_exit(&mut rx).await;
     assert!(start_reaper().is_ok());
 }
+
+// --- The child's limits, mask and priority (`identity::ChildSetup`).
+
+#[tokio::test]
+async fn the_child_gets_its_limits_mask_and_priority_before_exec() {
+    use super::identity::{ChildSetup, RawLimit};
+    use zinit_core::spec::Resource;
+    let (tx, mut rx) = unbounded_channel();
+    let env = env();
+    let argv = argv(&["sleep", "30"]);
+    let req = SpawnRequest {
+        argv: &argv,
+        env: &env,
+        dir: Path::new("/"),
+        output: Output::Null,
+    };
+    // Lowering is allowed without root: the test runs anywhere.
+    let setup = ChildSetup {
+        limits: vec![RawLimit {
+            resource: Resource::Nofile,
+            soft: 100,
+            hard: 200,
+        }],
+        nice: Some(19),
+        umask: Some(0o027),
+        ..ChildSetup::default()
+    };
+    let child = spawn_with(&req, &setup, &[], &tx).unwrap();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.pid)).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["100", "200"]
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.pid)).unwrap();
+    assert!(status.contains("Umask:\t0027"), "{status}");
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.pid)).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    // Field 19 (nice) is the 17th after the command name.
+    assert_eq!(after_comm.split(' ').nth(16), Some("19"));
+    signal(child.pid, Signal::Kill, Scope::Process).unwrap();
+    assert_eq!(next_exit(&mut rx).await.pid, child.pid);
+}
+
+#[tokio::test]
+async fn a_limit_the_kernel_refuses_is_named_in_the_error() {
+    use super::identity::{ChildSetup, RawLimit};
+    use zinit_core::spec::Resource;
+    let (tx, _rx) = unbounded_channel();
+    let env = env();
+    let argv = argv(&["true"]);
+    let req = SpawnRequest {
+        argv: &argv,
+        env: &env,
+        dir: Path::new("/"),
+        output: Output::Null,
+    };
+    let fine = RawLimit {
+        resource: Resource::Core,
+        soft: 0,
+        hard: 0,
+    };
+    // soft above hard: EINVAL from setrlimit, for the second limit.
+    let refused = RawLimit {
+        resource: Resource::Nofile,
+        soft: 200,
+        hard: 100,
+    };
+    let setup = ChildSetup {
+        limits: vec![fine, refused],
+        ..ChildSetup::default()
+    };
+    let e = spawn_with(&req, &setup, &[], &tx).unwrap_err();
+    assert_eq!(
+        e,
+        SpawnError::Limit {
+            key: "limits.nofile".into(),
+            value: "200:100".into(),
+            errno: Errno::EINVAL
+        }
+    );
+    assert!(
+        e.to_string()
+            .starts_with("cannot set limits.nofile to 200:100: "),
+        "{e}"
+    );
+}
