@@ -96,7 +96,9 @@ pub async fn run(
         logs,
         probe_outputs,
     );
-    api = api.with_limit_reports(limit_reports);
+    api = api
+        .with_limit_reports(limit_reports)
+        .with_cgroups(cgroups.clone());
     if let Some(sockets) = &sockets {
         api = api.with_control_socket(sockets.primary.path.clone());
     }

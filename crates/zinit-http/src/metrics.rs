@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncWriteExt, BufReader};
 use zinit_proto::wire::{
-    split_state, MetricsSnapshot, RpcMethodMetrics, ServiceMetrics, STATE_WORDS,
+    split_state, CgroupUsage, MetricsSnapshot, RpcMethodMetrics, ServiceMetrics, STATE_WORDS,
 };
 
 /// The content type of OpenMetrics text.
@@ -233,6 +233,108 @@ impl Collector for Snapshot {
             Some(Unit::Seconds),
             Kind::Counter,
             per_service(|s| s.cpu_seconds_total.map(Num::from)),
+        )?;
+        // What the services' cgroups count (only for services in one, and
+        // only the figures the kernel keeps there).
+        let per_cgroup = |value: fn(&CgroupUsage) -> Option<Num>| {
+            services.iter().filter_map(move |s| {
+                Some(([("service", s.name.as_str())], value(s.cgroup.as_ref()?)?))
+            })
+        };
+        family(
+            e,
+            "service_cgroup_memory",
+            "Memory the service's cgroup uses now, in bytes.",
+            Some(Unit::Bytes),
+            Kind::Gauge,
+            per_cgroup(|c| c.memory_current_bytes.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_memory_peak",
+            "The most memory the service's cgroup used at once, in bytes.",
+            Some(Unit::Bytes),
+            Kind::Gauge,
+            per_cgroup(|c| c.memory_peak_bytes.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_memory_max",
+            "The memory limit of the service's cgroup, in bytes (absent when unlimited).",
+            Some(Unit::Bytes),
+            Kind::Gauge,
+            per_cgroup(|c| c.memory_max_bytes.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_cpu",
+            "CPU time of every process that ran in the service's cgroup, in seconds.",
+            Some(Unit::Seconds),
+            Kind::Counter,
+            per_cgroup(|c| c.cpu_usage_seconds.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_cpu_throttled",
+            "Time the service's CPU limit held it back, in seconds.",
+            Some(Unit::Seconds),
+            Kind::Counter,
+            per_cgroup(|c| c.cpu_throttled_seconds.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_tasks",
+            "Tasks (processes and threads) in the service's cgroup.",
+            None,
+            Kind::Gauge,
+            per_cgroup(|c| c.pids_current.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_cgroup_tasks_max",
+            "The task limit of the service's cgroup (absent when unlimited).",
+            None,
+            Kind::Gauge,
+            per_cgroup(|c| c.pids_max.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_oom_kills",
+            "Processes of the service's cgroup ended by the OOM killer.",
+            None,
+            Kind::Counter,
+            per_cgroup(|c| c.oom_kills.map(Num::from)),
+        )?;
+        family(
+            e,
+            "service_pressure_avg10",
+            "Pressure stall information of the service's cgroup: percent of the last 10 s in \
+             which some (or all) of its tasks waited for the resource.",
+            None,
+            Kind::Gauge,
+            services.iter().flat_map(|s| {
+                let p = s
+                    .cgroup
+                    .as_ref()
+                    .and_then(|c| c.pressure.clone())
+                    .unwrap_or_default();
+                [
+                    ("cpu", "some", p.cpu_some_avg10),
+                    ("memory", "some", p.memory_some_avg10),
+                    ("memory", "full", p.memory_full_avg10),
+                    ("io", "some", p.io_some_avg10),
+                    ("io", "full", p.io_full_avg10),
+                ]
+                .into_iter()
+                .filter_map(move |(resource, kind, value)| {
+                    let labels = [
+                        ("service", s.name.as_str()),
+                        ("resource", resource),
+                        ("kind", kind),
+                    ];
+                    Some((labels, Num::from(value?)))
+                })
+            }),
         )?;
         family(
             e,
@@ -493,6 +595,19 @@ mod tests {
                     memory_rss_bytes: Some(1_716_224),
                     cpu_seconds_total: Some(1.5),
                     log_lines_total: 7,
+                    cgroup: Some(CgroupUsage {
+                        memory_current_bytes: Some(4096),
+                        memory_peak_bytes: Some(8192),
+                        memory_max_bytes: Some(65536),
+                        cpu_usage_seconds: Some(2.5),
+                        pids_current: Some(3),
+                        oom_kills: Some(1),
+                        pressure: Some(zinit_proto::wire::Pressure {
+                            cpu_some_avg10: Some(1.25),
+                            ..Default::default()
+                        }),
+                        ..CgroupUsage::default()
+                    }),
                     ..service("web", "Running")
                 },
                 ServiceMetrics {
@@ -576,6 +691,15 @@ mod tests {
             "# UNIT zinit_service_cpu_seconds seconds",
             r#"zinit_service_cpu_seconds_total{service="web"} 1.5"#,
             r#"zinit_service_log_lines_total{service="web"} 7"#,
+            "# UNIT zinit_service_cgroup_memory_bytes bytes",
+            r#"zinit_service_cgroup_memory_bytes{service="web"} 4096"#,
+            r#"zinit_service_cgroup_memory_peak_bytes{service="web"} 8192"#,
+            r#"zinit_service_cgroup_memory_max_bytes{service="web"} 65536"#,
+            r#"zinit_service_cgroup_cpu_seconds_total{service="web"} 2.5"#,
+            r#"zinit_service_cgroup_tasks{service="web"} 3"#,
+            "# TYPE zinit_service_oom_kills counter",
+            r#"zinit_service_oom_kills_total{service="web"} 1"#,
+            r#"zinit_service_pressure_avg10{service="web",resource="cpu",kind="some"} 1.25"#,
             r#"zinit_service_log_lines_total{service="db"} 0"#,
             "zinit_log_lines_total 100",
             "zinit_log_lines_evicted_total 4",
@@ -605,6 +729,9 @@ mod tests {
             r#"zinit_service_cpu_seconds_total{service="db"}"#,
             r#"zinit_service_last_exit_code{service="web"}"#,
             r#"zinit_service_last_exit_signal{service="db""#,
+            r#"zinit_service_cgroup_memory_bytes{service="db"}"#,
+            r#"zinit_service_cgroup_tasks_max{service="web"}"#,
+            r#"zinit_service_pressure_avg10{service="web",resource="io""#,
         ] {
             assert!(!text.contains(absent), "{absent} in\n{text}");
         }
@@ -662,6 +789,15 @@ mod tests {
                 "zinit_service_last_exit_signal gauge",
                 "zinit_service_memory_rss_bytes gauge",
                 "zinit_service_cpu_seconds counter",
+                "zinit_service_cgroup_memory_bytes gauge",
+                "zinit_service_cgroup_memory_peak_bytes gauge",
+                "zinit_service_cgroup_memory_max_bytes gauge",
+                "zinit_service_cgroup_cpu_seconds counter",
+                "zinit_service_cgroup_cpu_throttled_seconds counter",
+                "zinit_service_cgroup_tasks gauge",
+                "zinit_service_cgroup_tasks_max gauge",
+                "zinit_service_oom_kills counter",
+                "zinit_service_pressure_avg10 gauge",
                 "zinit_service_log_lines counter",
                 "zinit_log_lines counter",
                 "zinit_log_lines_evicted counter",

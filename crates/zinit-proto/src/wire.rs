@@ -83,6 +83,57 @@ pub struct ServiceStats {
     /// How the previous run ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_exit: Option<LastExit>,
+    /// What the service's cgroup says, when it runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupUsage>,
+}
+
+/// A service's use of resources as its cgroups count it (cgroup2, and the
+/// v1 hierarchies of a hybrid host). Each figure is left out where the
+/// kernel does not keep it (a controller not enabled, PSI off).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CgroupUsage {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_current_bytes: Option<u64>,
+    /// The most memory it used at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_peak_bytes: Option<u64>,
+    /// The memory limit in force; absent when unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_max_bytes: Option<u64>,
+    /// CPU time of every process that ever ran in the cgroup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_usage_seconds: Option<f64>,
+    /// Time held back by its CPU limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_throttled_seconds: Option<f64>,
+    /// Tasks (processes and threads) now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_current: Option<u64>,
+    /// The task limit in force; absent when unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u64>,
+    /// Processes of the cgroup the OOM killer ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oom_kills: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<Pressure>,
+}
+
+/// Pressure stall information: the share of the last 10 s (percent) in
+/// which some (or all) of the cgroup's tasks waited for the resource.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pressure {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_some_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_some_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_full_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_some_avg10: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_full_avg10: Option<f64>,
 }
 
 impl ServiceStats {
@@ -204,6 +255,9 @@ pub struct ServiceMetrics {
     pub cpu_seconds_total: Option<f64>,
     /// Log lines captured from the service since the daemon started.
     pub log_lines_total: u64,
+    /// What the service's cgroup says, when it runs in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<CgroupUsage>,
 }
 
 /// [`MetricsSnapshot::log`]: the log ring's counters since the daemon
@@ -368,6 +422,7 @@ mod tests {
                 oom_killed: false,
                 description: "killed by SIGKILL (out of memory?)".into(),
             }),
+            cgroup: None,
         };
         let text = serde_json::to_string(&stats).unwrap();
         assert_eq!(
@@ -435,6 +490,7 @@ mod tests {
                 memory_rss_bytes: None,
                 cpu_seconds_total: None,
                 log_lines_total: 17,
+                cgroup: None,
             }],
             log: LogMetrics {
                 lines_total: 100,

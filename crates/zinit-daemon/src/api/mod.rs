@@ -22,6 +22,7 @@ use crate::actor::{ActorError, Handle};
 use crate::config_dir::{self, LoadError};
 use crate::logs::{LogFrom, LogHub};
 use crate::probe_output::ProbeOutputs;
+use crate::process::cgroup::Cgroups;
 use crate::process::limits::LimitReports;
 use crate::service_files::{self, ServiceFileError};
 use serde_json::Value;
@@ -49,6 +50,8 @@ pub struct Api {
     rpc: Arc<RpcCounters>,
     /// What each service's last run lacked of its `resources`.
     limit_reports: LimitReports,
+    /// The services' cgroups, for their figures; `None` without cgroups.
+    cgroups: Option<Arc<Cgroups>>,
 }
 
 impl Api {
@@ -68,7 +71,14 @@ impl Api {
             probe_outputs,
             rpc: Arc::new(RpcCounters::default()),
             limit_reports: LimitReports::default(),
+            cgroups: None,
         }
+    }
+
+    /// The services' cgroups, whose figures `stats` and metrics add.
+    pub fn with_cgroups(mut self, cgroups: Option<Arc<Cgroups>>) -> Api {
+        self.cgroups = cgroups;
+        self
     }
 
     /// Where the actor's shell records the limits a run could not have.

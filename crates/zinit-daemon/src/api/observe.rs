@@ -7,6 +7,8 @@ use super::facts::{self, Clocks};
 use super::rpc_counters::RpcCounters;
 use super::{blocking, parse_name, stats, Api, ApiError};
 use crate::logs::LogCounters;
+use crate::process::cgroup::Cgroups;
+use crate::process::cgroup_usage;
 use zinit_core::exit::ExitStatus;
 use zinit_core::supervisor::{self, Snapshot};
 use zinit_proto::observe::WhyReport;
@@ -60,10 +62,14 @@ impl Api {
         };
         let pid = view.pid.ok_or_else(is_down)?;
         let cpu = self.cpu.clone();
-        let tree = blocking(move || stats::sample(pid, &cpu))
-            .await?
-            .ok_or_else(is_down)?;
-        let mut wire = tree.to_wire(name.as_str());
+        let dirs = self.cgroups.as_ref().map(|c| c.usage_dirs(name.as_str()));
+        let (tree, cgroup) = blocking(move || {
+            let usage = dirs.as_ref().and_then(cgroup_usage::read_usage);
+            (stats::sample(pid, &cpu), usage)
+        })
+        .await?;
+        let mut wire = tree.ok_or_else(is_down)?.to_wire(name.as_str());
+        wire.cgroup = cgroup;
         facts::add_run_facts(&mut wire, &view, &Clocks::now());
         Ok(wire)
     }
@@ -75,8 +81,9 @@ impl Api {
         let logs = self.logs.counters();
         let log = log_metrics(&logs);
         let cpu = self.cpu.clone();
+        let cgroups = self.cgroups.clone();
         let (services, process) = blocking(move || {
-            let services = service_metrics(&snapshot, &logs, &cpu);
+            let services = service_metrics(&snapshot, &logs, &cpu, cgroups.as_deref());
             (services, stats::own_process())
         })
         .await?;
@@ -94,6 +101,7 @@ fn service_metrics(
     snapshot: &Snapshot,
     logs: &LogCounters,
     cpu: &stats::CpuTracker,
+    cgroups: Option<&Cgroups>,
 ) -> Vec<ServiceMetrics> {
     snapshot
         .services
@@ -122,6 +130,8 @@ fn service_metrics(
                     .iter()
                     .find(|s| &*s.service == name.as_str())
                     .map_or(0, |s| s.lines_total),
+                cgroup: cgroups
+                    .and_then(|c| cgroup_usage::read_usage(&c.usage_dirs(name.as_str()))),
             }
         })
         .collect()

@@ -223,6 +223,17 @@ impl Cgroups {
         Ok((dir, prepared))
     }
 
+    /// The cgroup directories of service `name`, for its figures.
+    pub fn usage_dirs(&self, name: &str) -> super::cgroup_usage::ServiceCgroups {
+        use super::limits::Controller;
+        super::cgroup_usage::ServiceCgroups {
+            v2: self.service_dir(name),
+            v1_memory: self.limits.v1_dir(Controller::Memory, name),
+            v1_cpu: self.limits.v1_dir(Controller::Cpu, name),
+            v1_pids: self.limits.v1_dir(Controller::Pids, name),
+        }
+    }
+
     /// Where limits go on this machine.
     pub fn limits(&self) -> &LimitPlaces {
         &self.limits

@@ -257,6 +257,14 @@ impl LimitPlaces {
         })
     }
 
+    /// The v1 directory of `controller` for service `name`, if limits put
+    /// the service there (it may not exist).
+    pub fn v1_dir(&self, controller: Controller, name: &str) -> Option<PathBuf> {
+        self.v1
+            .get(&controller)
+            .map(|base| base.join(dir_name(name)))
+    }
+
     /// Service `name` is gone: remove its v1 directories (empty by now, or
     /// soon: this runs off the actor after its cgroup2 directory emptied).
     pub fn forget(&self, name: &str) {

@@ -24,6 +24,7 @@
 //! or how long to wait belongs to the supervisor.
 
 pub mod cgroup;
+pub mod cgroup_usage;
 pub mod cgroup_v1;
 mod child;
 mod fds;

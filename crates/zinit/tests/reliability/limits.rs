@@ -107,6 +107,22 @@ fn limits_are_in_force_through_v1_hierarchies_and_unapplied_ones_are_named() {
     let free = d.result("service_status", serde_json::json!({"name": "free"}));
     assert!(free.get("warnings").is_none(), "{free}");
 
+    // stats and system_metrics carry what the cgroups count.
+    let stats = d.result("service_stats", serde_json::json!({"name": "limited"}));
+    let cgroup = &stats["cgroup"];
+    assert_eq!(cgroup["memory_max_bytes"], 67108864, "{stats}");
+    assert_eq!(cgroup["pids_max"], 50, "{stats}");
+    assert_eq!(cgroup["pids_current"], 1, "{stats}");
+    assert!(cgroup["memory_current_bytes"].as_u64().is_some(), "{stats}");
+    assert!(cgroup["cpu_usage_seconds"].as_f64().is_some(), "{stats}");
+    assert_eq!(cgroup["oom_kills"], 0, "{stats}");
+    let metrics = d.result("system_metrics", serde_json::json!({}));
+    let services = metrics["services"].as_array().unwrap();
+    let limited = services.iter().find(|s| s["name"] == "limited").unwrap();
+    assert_eq!(limited["cgroup"]["pids_max"], 50, "{limited}");
+    let free = services.iter().find(|s| s["name"] == "free").unwrap();
+    assert!(free["cgroup"]["pids_max"].is_null(), "{free}");
+
     // Stopped and forgotten: its v1 cgroups go too.
     d.ok(&["stop", "limited"]);
     d.ok(&["forget", "limited"]);
