@@ -32,6 +32,7 @@ mod reaper;
 mod resolve;
 mod spawn;
 mod table;
+pub mod tree;
 
 #[cfg(test)]
 mod tests;
