@@ -6,13 +6,14 @@ use super::TimerFired;
 use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
 use crate::process::cgroup::{self, Cgroups};
-use crate::process::{Output, Reaped, Scope, SpawnError, SpawnRequest};
+use crate::process::{stop, Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 use tokio::sync::mpsc;
 use zinit_core::name::ServiceName;
+use zinit_core::signal::Signal;
 use zinit_core::spec::{LogFileSpec, LogMode, ServiceSpec};
 use zinit_core::supervisor::{
     CommandError, Effect, Input, LogLevel, ReplyTo, RunKind, ShutdownMode, SignalScope,
@@ -321,16 +322,11 @@ impl Shell {
     /// A group signal to a main process that runs in a cgroup goes to every
     /// process of the cgroup (SIGKILL through `cgroup.kill`). `false`: not
     /// in a cgroup, or its leader is no longer in it; signal the group.
-    fn signal_cgroup(&self, pid: i32, signal: zinit_core::signal::Signal) -> bool {
+    fn signal_cgroup(&self, pid: i32, signal: Signal) -> bool {
         let Some((service, dir)) = self.main_cgroups.get(&pid) else {
             return false;
         };
-        let result = if signal == zinit_core::signal::Signal::Kill {
-            cgroup::kill_all(dir)
-        } else {
-            cgroup::signal_all(dir, signal.number())
-        };
-        match result {
+        match stop::signal_cgroup(dir, signal) {
             Ok(pids) if pids.contains(&pid) => true,
             Ok(_) => false,
             Err(e) => {
@@ -353,7 +349,7 @@ impl Shell {
         let Some((service, dir)) = self.main_cgroups.get(&pgid) else {
             return false;
         };
-        match cgroup::kill_all(dir) {
+        match stop::signal_cgroup(dir, Signal::Kill) {
             Ok(pids) if pids.is_empty() => {}
             Ok(pids) => {
                 self.daemon_log(
@@ -392,7 +388,7 @@ impl Shell {
         if !cgroup::populated(&dir).unwrap_or(false) {
             return;
         }
-        match cgroup::kill_all(&dir) {
+        match stop::signal_cgroup(&dir, Signal::Kill) {
             Ok(pids) if pids.is_empty() => {}
             Ok(pids) => {
                 self.daemon_log(
