@@ -26,6 +26,7 @@
 //! or how long to wait belongs to the supervisor.
 
 pub mod cgroup;
+pub mod cgroup_base;
 mod child;
 mod fds;
 mod inherited;
