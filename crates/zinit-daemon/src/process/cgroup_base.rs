@@ -304,6 +304,31 @@ mod tests {
     }
 
     #[test]
+    fn the_first_existing_writable_directory_is_chosen_and_refusals_are_named() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mount = |name: &str| Mount {
+            root: "/".into(),
+            point: tmp.path().join(name),
+        };
+        let mounts = vec![mount("a"), mount("b"), mount("c")];
+        for name in ["b", "c"] {
+            let dir = tmp.path().join(name).join("svc");
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("cgroup.procs"), "").expect("procs");
+        }
+        let (point, dir) = writable_own_dir(&mounts, "/svc").expect("b is usable");
+        assert_eq!(point, tmp.path().join("b"));
+        assert_eq!(dir, tmp.path().join("b/svc"));
+        let e = writable_own_dir(&mounts[..1], "/svc").expect_err("a has no svc");
+        assert!(e.contains("a/svc does not exist"), "{e}");
+        let e = writable_own_dir(&[], "/svc").expect_err("no mounts");
+        assert!(
+            e.contains("no cgroup2 mount shows zinit's cgroup /svc"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn the_instance_name_is_stable_per_socket_and_never_a_service() {
         let a = instance_name(Path::new("/nonexistent/run/zinit.sock"));
         assert_eq!(a, instance_name(Path::new("/nonexistent/run/zinit.sock")));
