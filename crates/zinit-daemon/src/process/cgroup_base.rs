@@ -160,9 +160,13 @@ pub fn auto(mode: Mode<'_>) -> Result<(Cgroups, String), String> {
     let own = cgroup::own_cgroup(&text)
         .ok_or_else(|| "no cgroup2 entry (0::) in /proc/self/cgroup".to_owned())?;
     let (point, dir) = writable_own_dir(&mounts, own)?;
-    let how = if mounted { "mounted it" } else { "found it" };
+    let how = if mounted {
+        "which zinit mounted"
+    } else {
+        "found in /proc/self/mountinfo"
+    };
     let hierarchy = format!(
-        "zinit's cgroup {own} in the cgroup2 hierarchy on {} ({how} in /proc/self/mountinfo)",
+        "zinit's cgroup {own} of the cgroup2 hierarchy on {} ({how})",
         point.display()
     );
     match mode {
@@ -181,8 +185,8 @@ pub fn auto(mode: Mode<'_>) -> Result<(Cgroups, String), String> {
             Ok((
                 cgroups,
                 format!(
-                    "a directory of this instance (named after its control socket) in {hierarchy}, \
-                     which a daemon shares"
+                    "this daemon's own directory (named after its control socket) in {hierarchy}, \
+                     which it may share with others"
                 ),
             ))
         }

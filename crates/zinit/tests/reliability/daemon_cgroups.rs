@@ -87,7 +87,9 @@ fn a_daemon_gets_its_own_cgroup_and_a_stop_ends_a_setsid_escapee() {
 
     d.ok(&["stop", "esc"]);
     wait_until("the escapee gone", || !alive(escaped));
-    assert!(cgroup_pids(&service).is_empty());
+    wait_until("the service's cgroup empty", || {
+        cgroup_pids(&service).is_empty()
+    });
     assert!(d.terminate().success());
     assert!(!base.exists(), "the instance's base is removed at exit");
     nothing_survives(&d);
