@@ -16,7 +16,9 @@
 //! Signals to a cgroup never reach a stranger: the pids are read from
 //! `cgroup.procs`, a pidfd is opened on each, the list is read again, and
 //! only pidfds whose pid is still listed are signalled (see `pidfd.rs`:
-//! a pid that died in between fails with ESRCH). No freezing and no
+//! a pid that died in between fails with ESRCH). Later rounds catch what
+//! was forked during a round, but spare what a signalled process started
+//! (its handler's clean-up, which a group signal would not reach either). No freezing and no
 //! waiting is needed, so this runs on the actor like `kill(2)` does. A
 //! process forked after the second read misses that signal; it is still
 //! caught by `cgroup.kill`, which follows when the leader exits or at
@@ -393,13 +395,21 @@ const SIGNAL_ROUNDS: usize = 3;
 
 /// Send `signo` once to every process in `dir` (and below), never to a
 /// stranger (see the module documentation). Returns the pids signalled.
+///
+/// A catchable signal spares, in the later rounds, a process whose parent
+/// was signalled (or spared) in an earlier one: it is most likely what
+/// the parent's handler just started (a clean-up command), which a
+/// signal to a process group would not reach either. One forked just
+/// before its parent got the signal is spared too; `cgroup.kill` still
+/// ends it when the leader exits or at `shutdown_timeout`.
 pub fn signal_all(dir: &Path, signo: i32) -> io::Result<Vec<i32>> {
     let mut signalled: BTreeSet<i32> = BTreeSet::new();
-    for _ in 0..SIGNAL_ROUNDS {
+    let mut spared: BTreeSet<i32> = BTreeSet::new();
+    for round in 0..SIGNAL_ROUNDS {
         let first = procs(dir)?;
         let fds: Vec<Pidfd> = first
             .iter()
-            .filter(|p| !signalled.contains(p))
+            .filter(|p| !signalled.contains(p) && !spared.contains(p))
             .filter_map(|p| Pidfd::open(*p).ok().flatten())
             .collect();
         if fds.is_empty() {
@@ -407,6 +417,13 @@ pub fn signal_all(dir: &Path, signo: i32) -> io::Result<Vec<i32>> {
         }
         let again: BTreeSet<i32> = procs(dir)?.into_iter().collect();
         for fd in fds.iter().filter(|fd| again.contains(&fd.pid())) {
+            if round > 0 && signo != libc::SIGKILL {
+                let parent = super::tree::read_stat(fd.pid()).map(|s| s.ppid);
+                if parent.is_some_and(|p| signalled.contains(&p) || spared.contains(&p)) {
+                    spared.insert(fd.pid());
+                    continue;
+                }
+            }
             if fd.send(signo) == Ok(true) {
                 signalled.insert(fd.pid());
             }

@@ -108,6 +108,7 @@ fn off_says_so_and_still_stops_a_setsid_escapee() {
     assert_eq!(d.cgroup_base(), None);
     d.ok(&["stop", "esc"]);
     wait_until("the escapee gone", || !alive(escaped));
+    wait_until("nothing left", || d.marked_processes().is_empty());
     nothing_survives(&d);
 }
 
@@ -134,6 +135,10 @@ fn two_daemons_with_the_same_service_name_do_not_share_a_cgroup() {
     wait_until("the first escapee gone", || !alive(first));
     assert!(alive(second), "the other daemon's service was hit");
     assert_eq!(two.state("same").0, "Running");
+    wait_until("nothing of the first left", || {
+        one.marked_processes().is_empty()
+    });
+    assert!(alive(second));
     nothing_survives(&one);
 }
 
