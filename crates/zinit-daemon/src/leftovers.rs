@@ -22,22 +22,26 @@
 //! This runs only after the new instance bound the socket: binding refuses
 //! a live daemon's socket, so the old instance is known dead. A recorded
 //! pid is trusted only if a pidfd opened on it finds the same start time
-//! afterwards; a recycled pid (a stranger) is left alone. Signals go
-//! through the pidfd; the group (`kill(-pgid)`) only while the leader is
-//! verified alive, and once more with SIGKILL right after it exits (the
-//! same rule as a normal stop's remnants).
+//! afterwards; a recycled pid (a stranger) is left alone. It is stopped as
+//! a `process::stop::Tree`: signals go through the pidfd, to the group
+//! (`kill(-pgid)`) only while the leader is verified alive, and to the
+//! descendants that left the group through pidfds checked when found;
+//! once more with SIGKILL right after the leader exits (the same rule as a
+//! normal stop's remnants).
 //!
 //! Each leftover gets its service's stop signal, `shutdown_timeout`, then
-//! SIGKILL; all in parallel, before any service starts.
+//! SIGKILL, through `process::stop::escalate`; all in parallel, before any
+//! service starts.
 
 use crate::process::cgroup::{self, Cgroups};
 use crate::process::pidfd::{self, Pidfd};
+use crate::process::stop::{self, Outcome, Step, Stop, Target, Tree};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 use zinit_core::signal::Signal;
 use zinit_core::supervisor::Snapshot;
@@ -243,72 +247,24 @@ fn read_state(path: &Path) -> Option<Vec<Record>> {
     Some(parse(&text))
 }
 
-/// One thing to stop.
-enum Target {
-    /// A recorded main process, verified by start time.
-    Process(Pidfd),
-    /// A populated service cgroup.
-    Cgroup(PathBuf),
-}
-
 struct Leftover {
     service: String,
     target: Target,
     policy: StopPolicy,
-    killed_at: Option<Instant>,
 }
 
 impl Leftover {
     fn describe(&self) -> String {
         match &self.target {
-            Target::Process(fd) => format!("{} (pid {})", self.service, fd.pid()),
             Target::Cgroup(dir) => format!(
                 "{} (cgroup {}: pids {:?})",
                 self.service,
                 dir.display(),
                 cgroup::procs(dir).unwrap_or_default()
             ),
-        }
-    }
-
-    fn gone(&self) -> bool {
-        match &self.target {
-            Target::Process(fd) => fd.exited(),
-            Target::Cgroup(dir) => !cgroup::populated(dir).unwrap_or(false),
-        }
-    }
-
-    fn signal(&self, signal: Signal) {
-        let signo = signal.number();
-        match &self.target {
-            Target::Process(fd) => {
-                // The group only while its leader is verified alive: then
-                // the pgid is still its pid (a session leader cannot leave
-                // its group).
-                if !fd.exited() && fd.send(signo) == Ok(true) {
-                    // SAFETY: kill(2); the pid is > 1 (checked when parsed).
-                    unsafe { libc::kill(-fd.pid(), signo) };
-                }
-            }
-            Target::Cgroup(dir) => {
-                let result = if signal == Signal::Kill {
-                    cgroup::kill_all(dir)
-                } else {
-                    cgroup::signal_all(dir, signo)
-                };
-                if let Err(e) = result {
-                    tracing::warn!("cannot signal cgroup {}: {e}", dir.display());
-                }
-            }
-        }
-    }
-
-    /// After the leader exited: SIGKILL what it left in its group (as a
-    /// normal stop does).
-    fn kill_remnants(&self) {
-        if let Target::Process(fd) = &self.target {
-            // SAFETY: kill(2) on a group id > 1.
-            unsafe { libc::kill(-fd.pid(), libc::SIGKILL) };
+            Target::Tree(tree) => format!("{} (pid {})", self.service, tree.pid()),
+            Target::Child(pid) => format!("{} (pid {pid})", self.service),
+            Target::Everyone => self.service.clone(),
         }
     }
 }
@@ -328,7 +284,7 @@ pub fn stop_leftovers(
         .iter()
         .filter_map(|l| match &l.target {
             Target::Cgroup(dir) => cgroup::procs(dir).ok(),
-            Target::Process(_) => None,
+            _ => None,
         })
         .flatten()
         .collect();
@@ -340,8 +296,7 @@ pub fn stop_leftovers(
             found.push(Leftover {
                 service: record.service.clone(),
                 policy: policies.get(&record.service).copied().unwrap_or_default(),
-                target: Target::Process(fd),
-                killed_at: None,
+                target: Target::Tree(Tree::adopted(fd, record.start)),
             });
         }
     }
@@ -378,7 +333,6 @@ fn find_cgroups(
                 service: name.to_owned(),
                 policy: policies.get(name).copied().unwrap_or_default(),
                 target: Target::Cgroup(dir),
-                killed_at: None,
             })
         })
         .collect()
@@ -403,43 +357,35 @@ fn verify(record: &Record) -> Option<Pidfd> {
     }
 }
 
-fn stop_all(mut left: Vec<Leftover>) {
-    let began = Instant::now();
-    for l in &left {
-        l.signal(l.policy.signal);
-    }
-    while !left.is_empty() {
-        let now = Instant::now();
-        left.retain_mut(|l| {
-            if l.gone() {
-                l.kill_remnants();
-                tracing::info!("leftover {} stopped", l.service);
-                return false;
-            }
-            match l.killed_at {
-                None if now >= began + l.policy.timeout => {
-                    tracing::warn!(
-                        "leftover {} did not stop within {} s: sending SIGKILL",
-                        l.service,
-                        l.policy.timeout.as_secs_f64()
-                    );
-                    l.signal(Signal::Kill);
-                    l.killed_at = Some(now);
-                    true
-                }
-                Some(at) if now >= at + KILL_WAIT => {
-                    tracing::error!(
-                        "leftover {} survived SIGKILL for {} s; starting anyway",
-                        l.describe(),
-                        KILL_WAIT.as_secs()
-                    );
-                    false
-                }
-                _ => true,
-            }
-        });
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Stop every leftover through the one escalation, in parallel.
+fn stop_all(left: Vec<Leftover>) {
+    let (names, mut stops): (Vec<(String, String, Duration)>, Vec<Stop>) = left
+        .into_iter()
+        .map(|l| {
+            let named = (l.describe(), l.service, l.policy.timeout);
+            let stop = Stop {
+                target: l.target,
+                signal: l.policy.signal,
+                grace: l.policy.timeout,
+            };
+            (named, stop)
+        })
+        .unzip();
+    stop::escalate(&mut stops, KILL_WAIT, |i, step| {
+        let (described, name, timeout) = &names[i];
+        match step {
+            Step::Failed(e) => tracing::warn!("leftover {name}: {e}"),
+            Step::Killing => tracing::warn!(
+                "leftover {name} did not stop within {} s: sending SIGKILL",
+                timeout.as_secs_f64()
+            ),
+            Step::Ended(Outcome::Survived) => tracing::error!(
+                "leftover {described} survived SIGKILL for {} s; starting anyway",
+                KILL_WAIT.as_secs()
+            ),
+            Step::Ended(_) => tracing::info!("leftover {name} stopped"),
+        }
+    });
 }
 
 #[cfg(test)]

@@ -80,7 +80,8 @@ pub async fn run(
         .collect();
     let env = Environment::new(inherited, config.environment_file.clone());
     let probe_outputs = ProbeOutputs::default();
-    let cgroups = crate::process::cgroup::Cgroups::setup(&config.cgroup);
+    let socket = sockets.as_ref().map(|s| s.primary.path.as_path());
+    let cgroups = crate::process::cgroup::Cgroups::setup(&config.cgroup, socket);
     let limit_reports = crate::process::limits::LimitReports::default();
     let sinks = OutputSinks {
         logs: logs.clone(),

@@ -157,11 +157,12 @@ pub struct InitArgs {
     #[arg(long, default_value = "/var/log/zinit")]
     pub log_dir: PathBuf,
 
-    /// cgroup v2 containment: `auto` (when PID 1, under zinit's own cgroup
-    /// in /sys/fs/cgroup; off otherwise), `off`, or a cgroup2 directory
-    /// (created if its parent is one). Each service runs in
-    /// `DIR/NAME.service`, so a stop reaches processes that left its
-    /// process group (setsid, double forks). Any failure falls back to
+    /// cgroup v2 containment: `auto` (a writable cgroup2 hierarchy zinit
+    /// is in, found in /proc/self/mountinfo: zinit's own cgroup when PID 1,
+    /// a `zinit-HASH` directory of this instance in it otherwise), `off`,
+    /// or a cgroup2 directory (created if its parent is one). Each service
+    /// runs in `BASE/NAME.service`, so a stop reaches processes that left
+    /// its process group (setsid, double forks). Any failure falls back to
     /// process groups with a warning.
     #[arg(long, value_name = "auto|off|DIR", default_value = "auto")]
     pub cgroup: String,

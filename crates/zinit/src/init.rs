@@ -58,10 +58,11 @@ pub fn run(args: &Args, init: &InitArgs) -> ExitCode {
         }
     };
     let cgroup = match CgroupChoice::parse(&init.cgroup) {
-        // A daemon on someone's desktop must not rearrange their cgroups.
-        Ok(CgroupChoice::Auto { .. }) if !is_pid1 => CgroupChoice::Off,
+        // PID 1 owns its cgroup; a daemon's is shared, so it gets a
+        // directory of its own in it (see process::cgroup_base).
         Ok(CgroupChoice::Auto { .. }) => CgroupChoice::Auto {
-            mount: mode == RunMode::Machine,
+            pid1: is_pid1,
+            mount: is_pid1 && mode == RunMode::Machine,
         },
         Ok(choice) => choice,
         // PID 1 never gives up.

@@ -10,6 +10,8 @@ mod common;
 
 #[path = "reliability/cgroups.rs"]
 mod cgroups;
+#[path = "reliability/daemon_cgroups.rs"]
+mod daemon_cgroups;
 #[path = "reliability/files.rs"]
 mod files;
 #[path = "reliability/interfaces.rs"]

@@ -7,7 +7,7 @@ use crate::logs::{spawn_pipe_reader, LogFile, LogHub, LogLine, Stream};
 use crate::probe_output::ProbeOutputs;
 use crate::process::cgroup::{self, Cgroups};
 use crate::process::limits::{self, without_cgroups, LimitReports, NotApplied};
-use crate::process::{identity, Output, Reaped, Scope, SpawnError, SpawnRequest};
+use crate::process::{identity, stop, Output, Reaped, Scope, SpawnError, SpawnRequest};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use zinit_core::exit::Oom;
 use zinit_core::name::ServiceName;
+use zinit_core::signal::Signal;
 use zinit_core::spec::{LogFileSpec, LogMode, ServiceSpec};
 use zinit_core::supervisor::{
     CommandError, Effect, Input, LogLevel, ReplyTo, RunKind, ShutdownMode, SignalScope,
@@ -391,16 +392,11 @@ impl Shell {
     /// A group signal to a main process that runs in a cgroup goes to every
     /// process of the cgroup (SIGKILL through `cgroup.kill`). `false`: not
     /// in a cgroup, or its leader is no longer in it; signal the group.
-    fn signal_cgroup(&self, pid: i32, signal: zinit_core::signal::Signal) -> bool {
+    fn signal_cgroup(&self, pid: i32, signal: Signal) -> bool {
         let Some((service, dir)) = self.main_cgroups.get(&pid) else {
             return false;
         };
-        let result = if signal == zinit_core::signal::Signal::Kill {
-            cgroup::kill_all(dir)
-        } else {
-            cgroup::signal_all(dir, signal.number())
-        };
-        match result {
+        match stop::signal_cgroup(dir, signal) {
             Ok(pids) if pids.contains(&pid) => true,
             Ok(_) => false,
             Err(e) => {
@@ -423,7 +419,7 @@ impl Shell {
         let Some((service, dir)) = self.main_cgroups.get(&pgid) else {
             return false;
         };
-        match cgroup::kill_all(dir) {
+        match stop::signal_cgroup(dir, Signal::Kill) {
             Ok(pids) if pids.is_empty() => {}
             Ok(pids) => {
                 self.daemon_log(
@@ -462,7 +458,7 @@ impl Shell {
         if !cgroup::populated(&dir).unwrap_or(false) {
             return;
         }
-        match cgroup::kill_all(&dir) {
+        match stop::signal_cgroup(&dir, Signal::Kill) {
             Ok(pids) if pids.is_empty() => {}
             Ok(pids) => {
                 self.daemon_log(

@@ -4,9 +4,11 @@
 //! the snapshot and effect execution are tested in process, in
 //! milliseconds, without root (`actor::tests`).
 
+use crate::process::stop::{StopError, Target, Tree};
 use crate::process::{
-    self, ChildSetup, Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned,
+    self, ChildSetup, Delivery, Reaped, Scope, SpawnError, SpawnRequest, Spawned,
 };
+use std::collections::HashMap;
 use std::path::PathBuf;
 use tokio::sync::mpsc::UnboundedSender;
 use zinit_core::signal::Signal;
@@ -24,16 +26,24 @@ pub trait Launcher: Send + 'static {
         exits: &UnboundedSender<Reaped>,
     ) -> Result<Spawned, SpawnError>;
 
-    /// Signal a process started here (or its group), if it still runs.
-    fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, SignalError>;
+    /// Signal a process started here (or its group, and the descendants
+    /// that left it), if it still runs.
+    fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, StopError>;
 
-    /// SIGKILL what is left of the process group `pgid` after its leader
-    /// was reaped; whether anything was.
+    /// SIGKILL what is left of the process group `pgid` (and of the
+    /// descendants found when it was signalled) after its leader was
+    /// reaped; whether anything was.
     fn kill_group_remnants(&mut self, pgid: i32) -> bool;
 }
 
-/// Real processes.
-pub struct Processes;
+/// Real processes. A group signal reaches a [`Tree`]: the group and the
+/// descendants below the leader that left it; the trees of leaders being
+/// stopped are kept until their remnants are killed, so a descendant that
+/// outlives its leader is still found then.
+#[derive(Default)]
+pub struct Processes {
+    stopping: HashMap<i32, Tree>,
+}
 
 impl Launcher for Processes {
     fn spawn(
@@ -46,11 +56,27 @@ impl Launcher for Processes {
         process::spawn_with(request, setup, cgroups, exits)
     }
 
-    fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, SignalError> {
-        process::signal(pid, signal, scope)
+    fn signal(&mut self, pid: i32, signal: Signal, scope: Scope) -> Result<Delivery, StopError> {
+        if scope == Scope::Process {
+            return Target::Child(pid).signal(signal);
+        }
+        let kept = self.stopping.remove(&pid);
+        let remember = kept.is_some() || signal != Signal::Kill;
+        let Some(tree) = kept.or_else(|| Tree::of_child(pid)) else {
+            return Ok(Delivery::NotRunning);
+        };
+        let mut target = Target::Tree(tree);
+        let result = target.signal(signal);
+        if let (true, Target::Tree(tree)) = (remember, target) {
+            self.stopping.insert(pid, tree);
+        }
+        result
     }
 
     fn kill_group_remnants(&mut self, pgid: i32) -> bool {
-        process::kill_group_remnants(pgid)
+        match self.stopping.remove(&pgid) {
+            Some(tree) => Target::Tree(tree).kill_remnants(),
+            None => process::kill_group_remnants(pgid),
+        }
     }
 }

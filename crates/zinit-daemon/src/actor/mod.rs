@@ -92,7 +92,7 @@ pub struct ShutdownOutcome {
 /// Start the actor; it runs until a shutdown completes and then resolves
 /// the returned receiver with the outcome.
 pub fn start(sinks: OutputSinks, env: Environment) -> (Handle, oneshot::Receiver<ShutdownOutcome>) {
-    start_with(sinks, env, Box::new(launcher::Processes))
+    start_with(sinks, env, Box::new(launcher::Processes::default()))
 }
 
 /// [`start`], with the processes coming from `launcher` (a test's fake).

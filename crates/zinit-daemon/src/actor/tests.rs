@@ -11,7 +11,8 @@ use super::launcher::Launcher;
 use super::*;
 use crate::logs::{LogHub, RingLimits};
 use crate::probe_output::ProbeOutputs;
-use crate::process::{Delivery, Reaped, Scope, SignalError, SpawnError, SpawnRequest, Spawned};
+use crate::process::stop::StopError;
+use crate::process::{Delivery, Reaped, Scope, SpawnError, SpawnRequest, Spawned};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedSender;
@@ -99,7 +100,7 @@ impl Launcher for Fake {
         })
     }
 
-    fn signal(&mut self, pid: i32, signal: Signal, _scope: Scope) -> Result<Delivery, SignalError> {
+    fn signal(&mut self, pid: i32, signal: Signal, _scope: Scope) -> Result<Delivery, StopError> {
         let mut state = self.state();
         state.calls.push(Call::Signal(pid, signal));
         let Some((program, _)) = state.live.get(&pid) else {

@@ -7,15 +7,17 @@
 //! One proxy at a time. Start waits until the child prints that it
 //! listens (its answer names the bound address) or exits (its stderr
 //! becomes the error). The child's output goes to the log ring as
-//! `zinit-http` lines. Stop sends SIGTERM by pid (SIGKILL after a grace)
-//! and waits for the exit the reaper reports.
+//! `zinit-http` lines. Stop is the one escalation (`process::stop`) on the
+//! child: SIGTERM by pid under the table lock, SIGKILL after a grace, done
+//! once the reaper has reaped it.
 //!
 //! Must not: wait on the child itself or use `std::process` (the reaper
 //! owns every child; see `crate::process`), nor serve HTTP in this process.
 
 use super::ApiError;
 use crate::logs::{LogHub, Stream};
-use crate::process::{self, Output, Reaped, Scope, SpawnRequest};
+use crate::process::stop::{self, Outcome, Step, Stop, Target};
+use crate::process::{self, Output, Reaped, SpawnRequest};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -149,19 +151,32 @@ impl HttpServer {
             Slot::Starting => return Err(wrong_state("an HTTP server is being started", STOP)),
             Slot::Idle => return Err(wrong_state("no HTTP server is running", STOP)),
         };
-        for (signal, grace) in [(Signal::Term, STOP_GRACE), (Signal::Kill, STOP_GRACE)] {
-            send(running.pid, signal)?;
-            let mut exited = running.exited.clone();
-            let exit = tokio::time::timeout(grace, exited.wait_for(Option::is_some)).await;
-            if exit.is_ok() {
-                forget(&self.slot, running.pid);
-                return Ok(());
+        let pid = running.pid;
+        let outcome = super::blocking(move || {
+            let mut child = [Stop {
+                target: Target::Child(pid),
+                signal: Signal::Term,
+                grace: STOP_GRACE,
+            }];
+            let mut failed = None;
+            let outcome = stop::escalate(&mut child, STOP_GRACE, |_, step| {
+                if let Step::Failed(e) = step {
+                    failed = Some(e.to_string());
+                }
+            });
+            (outcome.first().copied(), failed)
+        })
+        .await?;
+        match outcome {
+            (Some(Outcome::Stopped | Outcome::Killed), _) => {
+                forget(&self.slot, pid);
+                Ok(())
             }
+            (_, Some(e)) => Err(stop_failure(e)),
+            _ => Err(stop_failure(format!(
+                "the HTTP server (pid {pid}) did not exit after SIGKILL"
+            ))),
         }
-        Err(stop_failure(format!(
-            "the HTTP server (pid {}) did not exit after SIGKILL",
-            running.pid
-        )))
     }
 
     /// Stop the proxy if one runs (at daemon exit); failures are logged.
@@ -271,7 +286,7 @@ async fn launch(
             let status = status.ok().flatten().map(|r| r.status);
             if status.is_none() {
                 // It closed stdout but lives on: it will not serve.
-                let _ = process::signal(pid, Signal::Kill, Scope::Process);
+                let _ = Target::Child(pid).signal(Signal::Kill);
             }
             let text = tokio::time::timeout(STOP_GRACE, errors)
                 .await
@@ -281,7 +296,7 @@ async fn launch(
             Err(start_failure(address, status, &text))
         }
         Err(_) => {
-            let _ = process::signal(pid, Signal::Kill, Scope::Process);
+            let _ = Target::Child(pid).signal(Signal::Kill);
             Err(failure(format!(
                 "the HTTP server did not start listening on {address} within {START_TIMEOUT:?}"
             )))
@@ -370,12 +385,6 @@ async fn watch_child(mut stdout: BufReader<pipe::Receiver>, mut child: Watched, 
         forget(&child.slot, child.pid);
     }
     output.abort();
-}
-
-fn send(pid: i32, signal: Signal) -> Result<(), ApiError> {
-    process::signal(pid, signal, Scope::Process)
-        .map(|_| ())
-        .map_err(|e| stop_failure(e.to_string()))
 }
 
 /// The request does not fit the proxy's state (none running, one already

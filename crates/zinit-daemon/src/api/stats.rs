@@ -2,11 +2,7 @@
 //! pass that never sleeps (`service_stats`, `system_metrics`).
 //!
 //! Runs on a blocking thread, never in the actor. Costs O(tree): the
-//! descendants are found through `/proc/PID/task/TID/children`, and only
-//! when the kernel lacks those files (`CONFIG_PROC_CHILDREN` off) through
-//! one scan of every process. A process that exits while it is being read
-//! is left out, never an error; a pid whose parent is not the one that
-//! listed it (recycled meanwhile) too.
+//! descendants come from `process::tree`, the walk stops use too.
 //!
 //! RSS is `VmRSS` of `/proc/PID/status`, what `ps`, `top` and operators
 //! read: since Linux 6.2 the `rss` of `/proc/PID/stat` (and `statm`) is a
@@ -19,9 +15,9 @@
 //!
 //! Must not: sleep, or take the tracker's lock while reading /proc.
 
-use procfs::process::{all_processes, Process, Stat};
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use crate::process::tree;
+use procfs::process::Stat;
+use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use zinit_proto::wire::{ChildStats, ProcessMetrics, ServiceStats};
@@ -271,8 +267,9 @@ impl Clock {
 /// Sample `pid` and all its descendants; `None` if `pid` is gone.
 pub fn sample(pid: i32, tracker: &CpuTracker) -> Option<TreeSample> {
     let root = read_stat(pid)?;
+    let below = tree::descendants(&root);
     let mut stats = vec![root];
-    stats.extend(descendants(pid));
+    stats.extend(below);
     let now = Instant::now();
     let clock = Clock::new();
     let readings: Vec<Reading> = stats.iter().map(Reading::of).collect();
@@ -338,86 +335,7 @@ fn vm_rss_in(status: &[u8]) -> Option<u64> {
 }
 
 fn read_stat(pid: i32) -> Option<Stat> {
-    Process::new(pid).ok()?.stat().ok()
-}
-
-/// Every process below `root`, by pid.
-fn descendants(root: i32) -> Vec<Stat> {
-    let mut found = if children_files_exist() {
-        descendants_by_children_files(root)
-    } else {
-        descendants_by_scan(root)
-    };
-    found.sort_by_key(|s| s.pid);
-    found
-}
-
-/// Whether this kernel has `/proc/PID/task/TID/children`, checked once.
-fn children_files_exist() -> bool {
-    static EXIST: OnceLock<bool> = OnceLock::new();
-    *EXIST.get_or_init(|| {
-        let me = std::process::id();
-        Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
-    })
-}
-
-/// Walk down from `root` through the children files of every thread.
-fn descendants_by_children_files(root: i32) -> Vec<Stat> {
-    let mut found = Vec::new();
-    let mut visited = HashSet::from([root]);
-    let mut parents = vec![root];
-    while let Some(parent) = parents.pop() {
-        for child in children_of(parent) {
-            if !visited.insert(child) {
-                continue;
-            }
-            // Gone meanwhile, or a recycled pid that is someone else's.
-            let Some(stat) = read_stat(child).filter(|s| s.ppid == parent) else {
-                continue;
-            };
-            parents.push(child);
-            found.push(stat);
-        }
-    }
-    found
-}
-
-/// The pids in the children files of all threads of `pid` (a child belongs
-/// to the thread that forked it); empty if `pid` is gone.
-fn children_of(pid: i32) -> Vec<i32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    let mut children = Vec::new();
-    for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
-            children.extend(
-                text.split_ascii_whitespace()
-                    .filter_map(|p| p.parse::<i32>().ok()),
-            );
-        }
-    }
-    children
-}
-
-/// One pass over every process in /proc, grouped by parent.
-fn descendants_by_scan(root: i32) -> Vec<Stat> {
-    let Ok(all) = all_processes() else {
-        return Vec::new();
-    };
-    let mut by_parent: HashMap<i32, Vec<Stat>> = HashMap::new();
-    for stat in all.flatten().filter_map(|p| p.stat().ok()) {
-        by_parent.entry(stat.ppid).or_default().push(stat);
-    }
-    let mut found = Vec::new();
-    let mut parents = vec![root];
-    while let Some(parent) = parents.pop() {
-        for child in by_parent.remove(&parent).unwrap_or_default() {
-            parents.push(child.pid);
-            found.push(child);
-        }
-    }
-    found
+    tree::read_stat(pid)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
 //! The last act of PID 1 after every service has been stopped in order:
-//! SIGTERM to everything left, a grace period, SIGKILL, sync, reboot(2).
+//! SIGTERM to everything left, a grace period, SIGKILL (the one
+//! escalation, `process::stop`, on its `Everyone` target), sync,
+//! reboot(2).
 
-use nix::errno::Errno;
+use crate::process::stop::{self, Step, Stop, Target};
 use nix::sys::reboot::{reboot, RebootMode};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use zinit_core::signal::Signal;
 
 /// What the machine does at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,15 +37,19 @@ pub fn power_off_or_reboot(act: FinalAct, flush_logs: impl FnOnce()) -> Result<(
         return Err(message);
     }
     tracing::info!("sending SIGTERM to all remaining processes");
-    signal_everyone(Signal::SIGTERM);
-    if !wait_until_alone(TERM_GRACE) {
-        tracing::warn!(
+    let mut everyone = [Stop {
+        target: Target::Everyone,
+        signal: Signal::Term,
+        grace: TERM_GRACE,
+    }];
+    stop::escalate(&mut everyone, KILL_GRACE, |_, step| match step {
+        Step::Killing => tracing::warn!(
             "processes left after {} s: sending SIGKILL",
             TERM_GRACE.as_secs()
-        );
-        signal_everyone(Signal::SIGKILL);
-        wait_until_alone(KILL_GRACE);
-    }
+        ),
+        Step::Failed(e) => tracing::warn!("{e}"),
+        Step::Ended(_) => {}
+    });
     tracing::info!("syncing disks, then {}", describe(act));
     flush_logs();
     nix::unistd::sync();
@@ -69,46 +74,6 @@ fn describe(act: FinalAct) -> &'static str {
     }
 }
 
-/// kill(-1): every process PID 1 may signal, except itself.
-fn signal_everyone(signal: Signal) {
-    match kill(Pid::from_raw(-1), signal) {
-        Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => tracing::warn!("cannot send {signal} to all processes: {e}"),
-    }
-}
-
-/// Poll until no other process is left (the reaper collects them), or the
-/// deadline passes. Whether everyone is gone.
-fn wait_until_alone(deadline: Duration) -> bool {
-    let start = Instant::now();
-    loop {
-        if !others_alive() {
-            return true;
-        }
-        if start.elapsed() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The kernel marks its own threads with this flag (`PF_KTHREAD`).
-const PF_KTHREAD: u32 = 0x0020_0000;
-
-/// Whether any process other than zinit and the kernel's threads exists.
-/// (`kill(-1, 0)` cannot tell: in the initial namespace it also "reaches"
-/// kernel threads, which never exit.)
-fn others_alive() -> bool {
-    let me = std::process::id() as i32;
-    let Ok(all) = procfs::process::all_processes() else {
-        return false;
-    };
-    all.flatten()
-        .filter(|p| p.pid != me)
-        .filter_map(|p| p.stat().ok())
-        .any(|stat| stat.flags & PF_KTHREAD == 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +82,6 @@ mod tests {
     fn this_test_process_is_not_alone() {
         // The test harness itself has other processes around (cargo, the
         // shell): the check must see them, and must not count itself.
-        assert!(others_alive());
+        assert!(stop::others_alive());
     }
 }

@@ -2,8 +2,9 @@
 //! process of the service, including those that left its process group or
 //! session (`setsid`, double-forked daemons).
 //!
-//! Layout: under a base directory (`--cgroup DIR`, or zinit's own cgroup
-//! when PID 1), service `NAME` lives in `NAME.service`. Service names
+//! Layout: under a base directory (`--cgroup DIR`, or in auto mode, see
+//! `cgroup_base`: zinit's own cgroup when PID 1, a per-instance directory
+//! in it otherwise), service `NAME` lives in `NAME.service`. Service names
 //! cannot contain `/` or start with `.`, and every cgroup interface file
 //! has a controller prefix (`cgroup.`, `memory.`, ...) and no `.service`
 //! suffix, so a service directory can never clash with one.
@@ -15,7 +16,9 @@
 //! Signals to a cgroup never reach a stranger: the pids are read from
 //! `cgroup.procs`, a pidfd is opened on each, the list is read again, and
 //! only pidfds whose pid is still listed are signalled (see `pidfd.rs`:
-//! a pid that died in between fails with ESRCH). No freezing and no
+//! a pid that died in between fails with ESRCH). Later rounds catch what
+//! was forked during a round, but spare what a signalled process started
+//! (its handler's clean-up, which a group signal would not reach either). No freezing and no
 //! waiting is needed, so this runs on the actor like `kill(2)` does. A
 //! process forked after the second read misses that signal; it is still
 //! caught by `cgroup.kill`, which follows when the leader exits or at
@@ -38,7 +41,7 @@ pub const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 /// `f_type` of sysfs: `/sys/fs/cgroup` with nothing mounted on it.
 const SYSFS_MAGIC: i64 = 0x6265_6572;
 
-/// Where zinit's own cgroup2 hierarchy is, in auto mode.
+/// Where machine mode mounts cgroup2 when nothing is mounted there.
 const DEFAULT_MOUNT: &str = "/sys/fs/cgroup";
 
 /// How long removing a service cgroup waits for its killed processes.
@@ -49,10 +52,11 @@ pub const REMOVE_WAIT: Duration = Duration::from_secs(5);
 pub enum CgroupChoice {
     /// Process groups only.
     Off,
-    /// Use zinit's own cgroup under /sys/fs/cgroup if zinit is PID 1;
-    /// `mount`: mount cgroup2 there first if nothing is mounted (machine
-    /// mode). The caller turns auto into `Off` when zinit is not PID 1.
-    Auto { mount: bool },
+    /// A writable cgroup2 hierarchy zinit's own process is in (see
+    /// `cgroup_base`): `pid1`, its own cgroup is the base, else a
+    /// per-instance directory in it; `mount`: mount cgroup2 on
+    /// /sys/fs/cgroup first if nothing is mounted (machine mode).
+    Auto { pid1: bool, mount: bool },
     /// This directory (created if its parent is a cgroup2 directory).
     Dir(PathBuf),
 }
@@ -61,7 +65,10 @@ impl CgroupChoice {
     /// `auto`, `off`, or a path (`./auto` for a directory named auto).
     pub fn parse(text: &str) -> Result<CgroupChoice, String> {
         match text {
-            "auto" => Ok(CgroupChoice::Auto { mount: false }),
+            "auto" => Ok(CgroupChoice::Auto {
+                pid1: false,
+                mount: false,
+            }),
             "off" => Ok(CgroupChoice::Off),
             "" => Err("--cgroup needs auto, off or a directory".to_owned()),
             path => Ok(CgroupChoice::Dir(PathBuf::from(path))),
@@ -74,9 +81,9 @@ impl CgroupChoice {
 #[derive(Debug)]
 pub struct Cgroups {
     base: PathBuf,
-    /// zinit made the base directory (`--cgroup DIR` that did not exist):
-    /// it removes it again at exit.
-    created_base: bool,
+    /// zinit removes the base directory at exit (once empty): it made it
+    /// (`--cgroup DIR` that did not exist), or it is this instance's own.
+    remove_base: bool,
     /// Names of the services whose cgroup zinit created or used.
     services: Mutex<BTreeSet<String>>,
     /// Where resource limits go (cgroup2 controllers, v1 hierarchies).
@@ -84,26 +91,35 @@ pub struct Cgroups {
 }
 
 impl Cgroups {
-    /// Resolve `choice`. Any failure is one warning naming the path, and
-    /// zinit falls back to process groups: cgroups never prevent
-    /// supervision.
-    pub fn setup(choice: &CgroupChoice) -> Option<Arc<Cgroups>> {
+    /// Resolve `choice`; `socket` names a daemon's per-instance base in
+    /// auto mode. One log line says what was chosen and why. Any failure
+    /// is that line, a warning naming the path, and zinit falls back to
+    /// process groups: cgroups never prevent supervision.
+    pub fn setup(choice: &CgroupChoice, socket: Option<&Path>) -> Option<Arc<Cgroups>> {
         let result = match choice {
-            CgroupChoice::Off => return None,
-            CgroupChoice::Dir(dir) => Cgroups::at(dir),
-            CgroupChoice::Auto { mount } => Cgroups::auto(*mount),
+            CgroupChoice::Off => {
+                tracing::info!("not using cgroups (--cgroup off): {WITHOUT}");
+                return None;
+            }
+            CgroupChoice::Dir(dir) => Cgroups::at(dir).map(|c| (c, "--cgroup DIR".to_owned())),
+            CgroupChoice::Auto { pid1: true, mount } => {
+                super::cgroup_base::auto(super::cgroup_base::Mode::Pid1 { mount: *mount })
+            }
+            CgroupChoice::Auto { pid1: false, .. } => {
+                super::cgroup_base::auto(super::cgroup_base::Mode::Daemon { socket })
+            }
         };
         match result {
-            Ok(cgroups) => {
-                tracing::info!("services run in cgroups under {}", cgroups.base.display());
+            Ok((cgroups, why)) => {
+                tracing::info!(
+                    "services run in cgroups under {}: {why}",
+                    cgroups.base.display()
+                );
                 tracing::info!("{}", cgroups.limits.describe());
                 Some(Arc::new(cgroups))
             }
             Err(e) => {
-                tracing::warn!(
-                    "{e}; not using cgroups: a stop reaches each service's process group \
-                     only, and processes that call setsid escape it"
-                );
+                tracing::warn!("{e}; not using cgroups: {WITHOUT}");
                 None
             }
         }
@@ -116,9 +132,9 @@ impl Cgroups {
     }
 
     /// [`Cgroups::at`]; `base_is_own`: zinit itself is in `dir`.
-    fn at_as(dir: &Path, base_is_own: bool) -> Result<Cgroups, String> {
+    pub(super) fn at_as(dir: &Path, base_is_own: bool) -> Result<Cgroups, String> {
         let shown = dir.display();
-        let mut created_base = false;
+        let mut remove_base = false;
         if !dir.exists() {
             let parent = dir
                 .parent()
@@ -132,7 +148,7 @@ impl Cgroups {
             }
             std::fs::create_dir(dir)
                 .map_err(|e| format!("cannot create cgroup directory {shown}: {e}"))?;
-            created_base = true;
+            remove_base = true;
         } else if !is_cgroup2(dir) {
             return Err(format!(
                 "cgroup directory {shown} is not in a cgroup2 filesystem"
@@ -143,48 +159,21 @@ impl Cgroups {
         }
         Ok(Cgroups {
             base: dir.to_owned(),
-            created_base,
+            remove_base,
             services: Mutex::new(BTreeSet::new()),
             limits: LimitPlaces::discover(dir, base_is_own),
         })
     }
 
-    /// zinit's own cgroup under /sys/fs/cgroup.
-    fn auto(mount: bool) -> Result<Cgroups, String> {
-        let root = Path::new(DEFAULT_MOUNT);
-        if !is_cgroup2(root) {
-            let nothing_mounted = fs_type(root) == Some(SYSFS_MAGIC);
-            if !(mount && nothing_mounted) {
-                return Err(format!(
-                    "{DEFAULT_MOUNT} is not a cgroup2 mount (cgroup v1 or hybrid, or missing)"
-                ));
-            }
-            mount_cgroup2(root)
-                .map_err(|e| format!("cannot mount cgroup2 on {DEFAULT_MOUNT}: {e}"))?;
-            tracing::info!("mounted cgroup2 on {DEFAULT_MOUNT}");
-        }
-        let own = std::fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-        let path =
-            own_cgroup(&own).ok_or_else(|| "no cgroup2 entry in /proc/self/cgroup".to_owned())?;
-        let base = root.join(path.trim_start_matches('/'));
-        if !writable(&base) {
-            return Err(format!("cgroup {} is not writable", base.display()));
-        }
-        // Processes of other PID namespaces read as pid 0: a cgroup shared
-        // with the outside (zinit as PID 1 of a bare `unshare --pid`, next
-        // to whoever started it) is not zinit's to fill with service
-        // cgroups that other instances may use under the same names.
-        let procs = std::fs::read_to_string(base.join("cgroup.procs"))
-            .map_err(|e| format!("cannot read {}/cgroup.procs: {e}", base.display()))?;
-        if shared_with_outside(&procs) {
-            return Err(format!(
-                "zinit's cgroup {} also holds processes outside its PID namespace \
-                 (give it its own cgroup, or --cgroup DIR)",
-                base.display()
-            ));
-        }
-        Cgroups::at_as(&base, true)
+    /// A per-instance base `dir` (a daemon's, in auto mode): created if
+    /// missing, kept if a predecessor left it (its leftovers are found
+    /// there), and removed at exit once empty.
+    pub fn instance(dir: &Path) -> Result<Cgroups, String> {
+        let cgroups = Cgroups::at(dir)?;
+        Ok(Cgroups {
+            remove_base: true,
+            ..cgroups
+        })
     }
 
     pub fn base(&self) -> &Path {
@@ -300,11 +289,29 @@ impl Cgroups {
             }
         }
         self.limits.clean_up_at_exit();
-        if self.created_base {
-            // Fails (harmlessly) if something else was put there.
-            let _ = std::fs::remove_dir(&self.base);
+        if self.remove_base {
+            // Fails (harmlessly) if something else is still there.
+            if let Err(e) = std::fs::remove_dir(&self.base) {
+                tracing::debug!("cgroup {} not removed: {e}", self.base.display());
+            }
         }
     }
+}
+
+/// What a stop reaches without cgroups, for the log line that says so.
+const WITHOUT: &str = "a stop reaches each service's process group and the descendants still \
+                       below its main process";
+
+/// Mount cgroup2 on /sys/fs/cgroup if nothing is mounted there (machine
+/// mode on a bare system).
+pub(super) fn mount_default() -> Result<(), String> {
+    let root = Path::new(DEFAULT_MOUNT);
+    if fs_type(root) != Some(SYSFS_MAGIC) {
+        return Err(format!(
+            "no cgroup2 hierarchy is mounted, and {DEFAULT_MOUNT} is not empty sysfs to mount one on"
+        ));
+    }
+    mount_cgroup2(root).map_err(|e| format!("cannot mount cgroup2 on {DEFAULT_MOUNT}: {e}"))
 }
 
 /// `NAME.service`.
@@ -356,7 +363,7 @@ pub fn is_cgroup2(path: &Path) -> bool {
     fs_type(path) == Some(CGROUP2_SUPER_MAGIC)
 }
 
-fn writable(path: &Path) -> bool {
+pub(super) fn writable(path: &Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
 }
 
@@ -430,13 +437,21 @@ const SIGNAL_ROUNDS: usize = 3;
 
 /// Send `signo` once to every process in `dir` (and below), never to a
 /// stranger (see the module documentation). Returns the pids signalled.
+///
+/// A catchable signal spares, in the later rounds, a process whose parent
+/// was signalled (or spared) in an earlier one: it is most likely what
+/// the parent's handler just started (a clean-up command), which a
+/// signal to a process group would not reach either. One forked just
+/// before its parent got the signal is spared too; `cgroup.kill` still
+/// ends it when the leader exits or at `shutdown_timeout`.
 pub fn signal_all(dir: &Path, signo: i32) -> io::Result<Vec<i32>> {
     let mut signalled: BTreeSet<i32> = BTreeSet::new();
-    for _ in 0..SIGNAL_ROUNDS {
+    let mut spared: BTreeSet<i32> = BTreeSet::new();
+    for round in 0..SIGNAL_ROUNDS {
         let first = procs(dir)?;
         let fds: Vec<Pidfd> = first
             .iter()
-            .filter(|p| !signalled.contains(p))
+            .filter(|p| !signalled.contains(p) && !spared.contains(p))
             .filter_map(|p| Pidfd::open(*p).ok().flatten())
             .collect();
         if fds.is_empty() {
@@ -444,6 +459,13 @@ pub fn signal_all(dir: &Path, signo: i32) -> io::Result<Vec<i32>> {
         }
         let again: BTreeSet<i32> = procs(dir)?.into_iter().collect();
         for fd in fds.iter().filter(|fd| again.contains(&fd.pid())) {
+            if round > 0 && signo != libc::SIGKILL {
+                let parent = super::tree::read_stat(fd.pid()).map(|s| s.ppid);
+                if parent.is_some_and(|p| signalled.contains(&p) || spared.contains(&p)) {
+                    spared.insert(fd.pid());
+                    continue;
+                }
+            }
             if fd.send(signo) == Ok(true) {
                 signalled.insert(fd.pid());
             }
@@ -516,7 +538,10 @@ mod tests {
     fn choices_parse() {
         assert_eq!(
             CgroupChoice::parse("auto"),
-            Ok(CgroupChoice::Auto { mount: false })
+            Ok(CgroupChoice::Auto {
+                pid1: false,
+                mount: false
+            })
         );
         assert_eq!(CgroupChoice::parse("off"), Ok(CgroupChoice::Off));
         assert_eq!(

@@ -12,8 +12,9 @@
 //! unapplied, reported by key: a service is never refused for it.
 
 use super::cgroup::dir_name;
-use super::cgroup_v1::{own_v1_dir, parse_mountinfo};
+use super::cgroup_v1::own_v1_dir;
 use super::limits::{self, Controller, NotApplied};
+use super::mountinfo::parse_mountinfo;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};

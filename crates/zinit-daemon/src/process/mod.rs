@@ -15,6 +15,9 @@
 //! - **A service's cgroup holds all of it** (when cgroups are on, see
 //!   [`cgroup`]): the child joins before exec; cgroup members are signalled
 //!   through pidfds checked after opening, never by a bare pid.
+//! - **One stop path.** Every stop (a service's, a predecessor's
+//!   leftovers, PID 1's finale, the HTTP proxy child) signals a
+//!   [`stop::Target`] and, when it waits, waits through [`stop::escalate`].
 //! - **Children start clean** (promise 8): own session and group, default
 //!   signal dispositions, empty mask, stdin on /dev/null, only fds 0-2, the
 //!   given environment and directory, and the service's limits, niceness,
@@ -24,6 +27,7 @@
 //! or how long to wait belongs to the supervisor.
 
 pub mod cgroup;
+pub mod cgroup_base;
 pub mod cgroup_usage;
 pub mod cgroup_v1;
 mod child;
@@ -32,12 +36,15 @@ pub mod identity;
 mod inherited;
 pub mod limit_places;
 pub mod limits;
+pub mod mountinfo;
 mod oom;
 pub mod pidfd;
 mod reaper;
 mod resolve;
 mod spawn;
+pub mod stop;
 mod table;
+pub mod tree;
 
 #[cfg(test)]
 mod tests;
@@ -47,7 +54,9 @@ pub use identity::ChildSetup;
 pub use inherited::reset_inherited_signals;
 pub use reaper::start_reaper;
 pub use spawn::{spawn, spawn_in, spawn_with, Output, SpawnError, SpawnRequest, Spawned};
-pub use table::{kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError};
+pub use table::{
+    is_registered, kill_group_remnants, signal, start_time_of_child, Delivery, Scope, SignalError,
+};
 
 use zinit_core::exit::{ExitStatus, Oom};
 

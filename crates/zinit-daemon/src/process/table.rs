@@ -217,6 +217,11 @@ pub fn start_time_of_child(pid: i32) -> Option<u64> {
     start
 }
 
+/// Whether `pid` is a child of ours not yet reaped (alive or a zombie).
+pub fn is_registered(pid: i32) -> bool {
+    lock().entries.contains_key(&pid)
+}
+
 /// SIGKILL whatever is left in process group `pgid` after its leader (a
 /// service we stopped) exited and was reaped. Returns whether anything was
 /// signalled.

@@ -369,6 +369,60 @@ impl Drop for Daemon {
         for pid in marked_processes(&self.marker) {
             signal(pid, libc::SIGKILL);
         }
+        // A daemon killed on purpose leaves its per-instance cgroup base
+        // (auto mode as root): empty it and remove it.
+        if let Some(base) = self.cgroup_base().filter(|b| is_instance_base(b)) {
+            remove_cgroup_tree(&base);
+        }
+    }
+}
+
+impl Daemon {
+    /// The base directory the daemon said its services' cgroups are
+    /// under, if it uses cgroups (from its start line).
+    pub fn cgroup_base(&self) -> Option<PathBuf> {
+        cgroup_base_in(&self.output())
+    }
+}
+
+/// The base in a daemon's `services run in cgroups under BASE: why` line.
+pub fn cgroup_base_in(output: &str) -> Option<PathBuf> {
+    let line = output
+        .lines()
+        .find(|l| l.contains("services run in cgroups under "))?;
+    let rest = line.split("services run in cgroups under ").nth(1)?;
+    Some(PathBuf::from(rest.split(": ").next()?))
+}
+
+/// A daemon's own base directory in auto mode: `zinit-` and 12 hex digits.
+pub fn is_instance_base(dir: &Path) -> bool {
+    dir.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("zinit-"))
+        .is_some_and(|hex| hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Kill everything in cgroup `dir` and below, then remove them all,
+/// bounded by `DEADLINE`.
+pub fn remove_cgroup_tree(dir: &Path) {
+    if !dir.join("cgroup.procs").exists() {
+        return;
+    }
+    let subdirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|e| {
+            e.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    for sub in &subdirs {
+        remove_cgroup_tree(sub);
+    }
+    let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+    let start = Instant::now();
+    while std::fs::remove_dir(dir).is_err() && start.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 /// zinit's own v1 cgroup (the test's, which zinit inherits), in the
 /// directory named after zinit's cgroup2 base.
 fn v1_service_dir(cg: &CgroupMount, controller: &str, name: &str) -> Option<PathBuf> {
-    use zinit_daemon::process::cgroup_v1::{own_v1_dir, parse_mountinfo};
+    use zinit_daemon::process::cgroup_v1::own_v1_dir;
+    use zinit_daemon::process::mountinfo::parse_mountinfo;
     let mounts = parse_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").ok()?);
     let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
     let base_name = cg.base.file_name()?;

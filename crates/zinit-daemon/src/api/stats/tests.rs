@@ -179,7 +179,8 @@ fn finds_children_and_grandchildren() {
     assert_eq!(tracker.remembered(), 3);
 
     // The fallback for kernels without children files agrees.
-    let mut scanned: Vec<(i32, i32)> = descendants_by_scan(root)
+    let root_stat = crate::process::tree::read_stat(root).expect("root stat");
+    let mut scanned: Vec<(i32, i32)> = crate::process::tree::descendants_by_scan(&root_stat)
         .iter()
         .map(|s| (s.pid, s.ppid))
         .collect();
