@@ -56,26 +56,7 @@ pub(crate) fn cgroup_pids(dir: &Path) -> Vec<i32> {
 
 impl Drop for CgroupMount {
     fn drop(&mut self) {
-        if self.base.exists() {
-            let subdirs: Vec<PathBuf> = std::fs::read_dir(&self.base)
-                .map(|e| {
-                    e.flatten()
-                        .map(|e| e.path())
-                        .filter(|p| p.is_dir())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for dir in subdirs.iter().chain(std::iter::once(&self.base)) {
-                let _ = std::fs::write(dir.join("cgroup.kill"), "1");
-            }
-            let start = Instant::now();
-            for dir in &subdirs {
-                while std::fs::remove_dir(dir).is_err() && start.elapsed() < DEADLINE {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-            let _ = std::fs::remove_dir(&self.base);
-        }
+        remove_cgroup_tree(&self.base);
         let _ = std::process::Command::new("umount")
             .arg(self.mount.path())
             .status();
@@ -206,6 +187,27 @@ fn kill_restart_and_shutdown_reach_the_whole_cgroup() {
     assert!(!cg.service("escaper").exists());
 }
 
+/// Stop "stubborn" (see [`stubborn`]): its escaper dies at the 1 s
+/// `shutdown_timeout`, not before, and nothing marked is left.
+fn stop_stubborn_and_see_its_escaper_killed_at_the_timeout(d: &Daemon) {
+    d.wait_running("stubborn");
+    let escaper = wait_count(d, "stubborn-escaper", 1)[0];
+    wait_until("the trap set", || {
+        d.ok(&["log", "-s", "stubborn"]).contains("ready")
+    });
+    let asked = Instant::now();
+    d.ok(&["stop", "stubborn"]);
+    within(Duration::from_secs(8), "the escaper SIGKILLed", || {
+        (!alive(escaper)).then_some(())
+    });
+    let took = asked.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "killed before the timeout: {took:?}"
+    );
+    wait_until("nothing left", || d.marked_processes().is_empty());
+}
+
 /// A leader and an escaper that both ignore TERM.
 fn stubborn(d: &Daemon) {
     let body = "trap '' TERM\n\
@@ -223,22 +225,7 @@ fn a_term_ignoring_escaper_is_killed_at_the_timeout() {
     let cg = CgroupMount::new(&d);
     stubborn(&d);
     let d = d.start_args(&["--cgroup", &cg.arg()]);
-    d.wait_running("stubborn");
-    let escaper = wait_count(&d, "stubborn-escaper", 1)[0];
-    wait_until("the trap set", || {
-        d.ok(&["log", "-s", "stubborn"]).contains("ready")
-    });
-    let asked = Instant::now();
-    d.ok(&["stop", "stubborn"]);
-    within(Duration::from_secs(8), "the escaper SIGKILLed", || {
-        (!alive(escaper)).then_some(())
-    });
-    let took = asked.elapsed();
-    assert!(
-        took >= Duration::from_millis(900),
-        "killed before the timeout: {took:?}"
-    );
-    wait_until("nothing left", || d.marked_processes().is_empty());
+    stop_stubborn_and_see_its_escaper_killed_at_the_timeout(&d);
     wait_until("the cgroup empty", || {
         cgroup_pids(&cg.service("stubborn")).is_empty()
     });
@@ -299,22 +286,7 @@ fn without_cgroups_a_stop_walks_the_tree_and_kills_a_term_ignoring_escaper_at_th
     let d = Daemon::new();
     stubborn(&d);
     let d = d.start_args(&["--cgroup", "off"]);
-    d.wait_running("stubborn");
-    let escaper = wait_count(&d, "stubborn-escaper", 1)[0];
-    wait_until("the trap set", || {
-        d.ok(&["log", "-s", "stubborn"]).contains("ready")
-    });
-    let asked = Instant::now();
-    d.ok(&["stop", "stubborn"]);
-    within(Duration::from_secs(8), "the escaper SIGKILLed", || {
-        (!alive(escaper)).then_some(())
-    });
-    let took = asked.elapsed();
-    assert!(
-        took >= Duration::from_millis(900),
-        "killed before the timeout: {took:?}"
-    );
-    wait_until("nothing left", || d.marked_processes().is_empty());
+    stop_stubborn_and_see_its_escaper_killed_at_the_timeout(&d);
     nothing_survives(&d);
 }
 
