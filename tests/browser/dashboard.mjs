@@ -209,6 +209,8 @@ try {
     const gate = page.locator('#deps tbody tr[data-service="gate"]');
     await untilText("gate's dependents", () => gate.locator("td").nth(1).textContent(), "app");
     await untilText("app's explanation", () => app.locator("td.why").textContent(), /gate/);
+    const web = page.locator('#deps tbody tr[data-service="web"]');
+    await untilText("web's unapplied limit", () => web.locator("td.why").textContent(), /resources\.memory_high not applied/);
   });
 
   await check("kill_with_a_chosen_signal", async () => {

@@ -306,7 +306,17 @@
       setText(cells.uptime, stats ? duration(stats.uptime_seconds) : "—");
       setText(cells.restarts, String(m.restarts ?? 0));
       const rss = stats && stats.total_memory_usage != null ? stats.total_memory_usage : m.memory_rss_bytes;
-      setText(cells.memory, m.pid ? bytes(rss) : "—");
+      // With a memory limit, the cgroup's own count against that limit.
+      const cg = (stats && stats.cgroup) || m.cgroup || {};
+      const limited = cg.memory_max_bytes != null && cg.memory_current_bytes != null;
+      setText(
+        cells.memory,
+        !m.pid ? "—" : limited ? bytes(cg.memory_current_bytes) + " of " + bytes(cg.memory_max_bytes) : bytes(rss),
+      );
+      cells.memory.title = limited
+        ? "cgroup memory (page cache included) of its limit; peak " + bytes(cg.memory_peak_bytes) +
+          (cg.oom_kills ? "; OOM kills: " + cg.oom_kills : "")
+        : "";
       const cpu = stats ? stats.total_cpu_usage ?? stats.cpu_usage : null;
       setText(cells.cpu, cpu == null ? "—" : cpu.toFixed(1) + " %");
       const deps = depsSummary(name);
@@ -371,6 +381,11 @@
         waitCell.append(list);
       }
       const whyCell = el("td", { class: "why" });
+      // What the run lacks of its file (a limit not applied), whatever its state.
+      const warnings = status.warnings || [];
+      if (warnings.length) {
+        whyCell.append(el("ul", { class: "warnings" }, ...warnings.map((t) => el("li", { text: "⚠ " + t }))));
+      }
       if (why && look.label !== "Running") {
         whyCell.append(el("span", { text: why.summary }));
         const more = [];

@@ -243,9 +243,12 @@ fn the_dashboard_in_headless_chromium() {
         }
     };
     let d = Daemon::new();
+    // memory_high is never applied here (cgroup v1 has none, and without
+    // root there are no cgroups): the page shows the warning.
     d.service(
         "web",
-        "exec: \"sh -c 'echo web listening on :8080; exec sleep 1000'\"\n",
+        "exec: \"sh -c 'echo web listening on :8080; exec sleep 1000'\"\n\
+         resources:\n  memory_max: 256MiB\n  memory_high: 128MiB\n",
     );
     d.service(
         "talker",
