@@ -27,6 +27,9 @@ class Svc:
     name: str
     after: list[str] = field(default_factory=list)
     lines: bool = False  # BENCH_MODE=lines with its stdout logged by the supervisor
+    # zinit only: resource limits (memory, CPU, tasks) written to the
+    # service's cgroups before each run; prices `resources:` per spawn.
+    limits: bool = False
 
 
 class Supervisor:
@@ -119,6 +122,8 @@ class Zinit(Supervisor):
                 lines.append("after: [" + ", ".join(s.after) + "]")
             if s.lines:
                 lines.append("env:\n  BENCH_MODE: lines")
+            if s.limits:
+                lines.append("resources:\n  memory_max: 1GiB\n  cpu: 2\n  pids_max: 1000")
             with open(os.path.join(d, s.name + ".yaml"), "w") as f:
                 f.write("\n".join(lines) + "\n")
 

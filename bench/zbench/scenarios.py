@@ -78,9 +78,9 @@ def cold_start(svcs: list[Svc], deadline: float):
 # --------------------------------------------------------------- restart
 
 
-def restart(n: int, up_for: float = 1.5):
+def restart(n: int, up_for: float = 1.5, limits: bool = False):
     def run(cfg: Cfg, sup: str):
-        svcs = flat(n)
+        svcs = [Svc(x, limits=limits) for x in names(n)]
         with Session(cfg.root, cfg.tools, sup, svcs) as s:
             s.start()
             s.wait_all(30 + 0.05 * n)
@@ -358,6 +358,11 @@ def build(quick: bool) -> dict[str, list[Case]]:
             Case("restart", f"kill9x{kills}", "ms", "lower", restart(kills),
                  note=f"kill -9 of a child up > 1.5 s until its replacement notified; "
                       f"per round the median of {kills} kills"),
+            Case("restart", f"kill9x{kills}_limits", "ms", "lower", restart(kills, limits=True),
+                 ("zinit",),
+                 "as kill9x20, each service with resources (memory_max, cpu, pids_max): "
+                 "the limits are written to its cgroups before every run; compare with "
+                 "zinit's kill9x20 of the same run"),
         ],
         "control": [
             Case("control", "status_cli", "ms", "lower", status_cli(),
