@@ -62,6 +62,48 @@ pub fn why(
     Some(ctx.explain(name, view))
 }
 
+/// Who a service's runs run as and what limits them, when its file says
+/// (`user`, `group`, `resources`): one detail for `why`.
+fn run_settings(spec: &crate::spec::ServiceSpec) -> Option<String> {
+    use crate::config::format_size;
+    let mut parts = Vec::new();
+    if let Some(user) = &spec.user {
+        parts.push(format!("as user {user}"));
+    }
+    if let Some(group) = &spec.group {
+        parts.push(format!("with group {group}"));
+    }
+    let r = &spec.resources;
+    let mut limits = Vec::new();
+    let sizes = [
+        ("memory_max", r.memory_max),
+        ("memory_high", r.memory_high),
+        ("memory_swap_max", r.memory_swap_max),
+    ];
+    for (key, size) in sizes {
+        if let Some(bytes) = size {
+            limits.push(format!("{key} {}", format_size(bytes)));
+        }
+    }
+    if let Some(cpu) = r.cpu {
+        limits.push(format!("cpu {} cores", cpu.cores()));
+    }
+    let counts = [
+        ("cpu_weight", r.cpu_weight.map(u64::from)),
+        ("pids_max", r.pids_max),
+        ("io_weight", r.io_weight.map(u64::from)),
+    ];
+    for (key, count) in counts {
+        if let Some(n) = count {
+            limits.push(format!("{key} {n}"));
+        }
+    }
+    if !limits.is_empty() {
+        parts.push(format!("limited by resources {}", limits.join(", ")));
+    }
+    (!parts.is_empty()).then(|| format!("It runs {}.", parts.join(", ")))
+}
+
 /// A duration for humans: `350ms`, `2.1s`, `3m 12s`, `2h 5m`, `3d 4h`.
 pub fn format_elapsed(d: Duration) -> String {
     let secs = d.as_secs();
@@ -136,6 +178,9 @@ impl Ctx<'_> {
                 self.last_exit_detail(v, &mut why);
             }
             Phase::Idle | Phase::Starting => self.idle(name, v, &state, &mut why),
+        }
+        if let Some(settings) = run_settings(&v.spec) {
+            why.details.push(settings);
         }
         why
     }

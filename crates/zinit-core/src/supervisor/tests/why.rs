@@ -590,3 +590,28 @@ fn a_dependent_held_down_by_a_required_service_says_which() {
         w.summary
     );
 }
+
+#[test]
+fn who_a_service_runs_as_and_its_limits_are_said() {
+    use crate::spec::{Account, CpuQuota, Resources};
+    let mut h = Harness::new();
+    let mut limited = spec("limited");
+    limited.user = Some(Account::Name("postgres".into()));
+    limited.group = Some(Account::Id(1001));
+    limited.resources = Resources {
+        memory_max: Some(64 << 20),
+        cpu: Some(CpuQuota(500_000)),
+        pids_max: Some(50),
+        ..Resources::default()
+    };
+    h.monitor("limited", limited);
+    h.monitor("plain", spec("plain"));
+    assert_eq!(
+        explain(&h, "limited").details.last().map(String::as_str),
+        Some(
+            "It runs as user postgres, with group 1001, limited by resources memory_max 64MiB, \
+             cpu 0.5 cores, pids_max 50."
+        )
+    );
+    assert!(explain(&h, "plain").details.is_empty());
+}
