@@ -146,7 +146,8 @@ impl LimitPlaces {
     }
 
     fn nowhere(&self, r: &Resources, controller: Controller) -> Vec<NotApplied> {
-        keys_set(r, controller)
+        controller
+            .keys_set(r)
             .into_iter()
             .map(|key| NotApplied {
                 key,
@@ -187,7 +188,7 @@ impl LimitPlaces {
                     Err(e) if needed => {
                         prepared
                             .not_applied
-                            .extend(keys_set(r, controller).into_iter().map(|key| NotApplied {
+                            .extend(controller.keys_set(r).into_iter().map(|key| NotApplied {
                                 key,
                                 reason: format!(
                                     "cannot enable the {} controller in {}: {e}",
@@ -207,7 +208,7 @@ impl LimitPlaces {
                 if let Err(e) = make_dirs(&mut state.made, v1_base, &v1_dir) {
                     prepared
                         .not_applied
-                        .extend(keys_set(r, controller).into_iter().map(|key| NotApplied {
+                        .extend(controller.keys_set(r).into_iter().map(|key| NotApplied {
                             key,
                             reason: format!("cannot create cgroup {}: {e}", v1_dir.display()),
                         }));
@@ -290,28 +291,6 @@ impl LimitPlaces {
             }
         }
     }
-}
-
-/// The keys of `r` that `controller` serves.
-fn keys_set(r: &Resources, controller: Controller) -> Vec<&'static str> {
-    let candidates: &[(bool, &'static str)] = match controller {
-        Controller::Memory => &[
-            (r.memory_max.is_some(), "resources.memory_max"),
-            (r.memory_high.is_some(), "resources.memory_high"),
-            (r.memory_swap_max.is_some(), "resources.memory_swap_max"),
-        ],
-        Controller::Cpu => &[
-            (r.cpu.is_some(), "resources.cpu"),
-            (r.cpu_weight.is_some(), "resources.cpu_weight"),
-        ],
-        Controller::Pids => &[(r.pids_max.is_some(), "resources.pids_max")],
-        Controller::Io => &[(r.io_weight.is_some(), "resources.io_weight")],
-    };
-    candidates
-        .iter()
-        .filter(|(set, _)| *set)
-        .map(|(_, key)| *key)
-        .collect()
 }
 
 /// Create `base` (if missing) and `dir` in it, remembering what was made.

@@ -45,22 +45,34 @@ impl Controller {
         }
     }
 
+    /// The keys of `r` this controller serves that `r` sets.
+    pub fn keys_set(self, r: &Resources) -> Vec<&'static str> {
+        let candidates: &[(bool, &'static str)] = match self {
+            Controller::Memory => &[
+                (r.memory_max.is_some(), "resources.memory_max"),
+                (r.memory_high.is_some(), "resources.memory_high"),
+                (r.memory_swap_max.is_some(), "resources.memory_swap_max"),
+            ],
+            Controller::Cpu => &[
+                (r.cpu.is_some(), "resources.cpu"),
+                (r.cpu_weight.is_some(), "resources.cpu_weight"),
+            ],
+            Controller::Pids => &[(r.pids_max.is_some(), "resources.pids_max")],
+            Controller::Io => &[(r.io_weight.is_some(), "resources.io_weight")],
+        };
+        candidates
+            .iter()
+            .filter(|(set, _)| *set)
+            .map(|(_, key)| *key)
+            .collect()
+    }
+
     /// The controllers `r` needs.
     pub fn needed_by(r: &Resources) -> Vec<Controller> {
-        let mut needed = Vec::new();
-        if r.memory_max.is_some() || r.memory_high.is_some() || r.memory_swap_max.is_some() {
-            needed.push(Controller::Memory);
-        }
-        if r.cpu.is_some() || r.cpu_weight.is_some() {
-            needed.push(Controller::Cpu);
-        }
-        if r.pids_max.is_some() {
-            needed.push(Controller::Pids);
-        }
-        if r.io_weight.is_some() {
-            needed.push(Controller::Io);
-        }
-        needed
+        Controller::ALL
+            .into_iter()
+            .filter(|c| !c.keys_set(r).is_empty())
+            .collect()
     }
 }
 
@@ -286,18 +298,10 @@ impl std::fmt::Display for NotApplied {
 
 /// Every limit of `r`, unapplied because zinit runs without cgroups.
 pub fn without_cgroups(r: &Resources) -> Vec<NotApplied> {
-    let set = [
-        (r.memory_max.is_some(), "resources.memory_max"),
-        (r.memory_high.is_some(), "resources.memory_high"),
-        (r.memory_swap_max.is_some(), "resources.memory_swap_max"),
-        (r.cpu.is_some(), "resources.cpu"),
-        (r.cpu_weight.is_some(), "resources.cpu_weight"),
-        (r.pids_max.is_some(), "resources.pids_max"),
-        (r.io_weight.is_some(), "resources.io_weight"),
-    ];
-    set.into_iter()
-        .filter(|(is_set, _)| *is_set)
-        .map(|(_, key)| NotApplied {
+    Controller::ALL
+        .into_iter()
+        .flat_map(|c| c.keys_set(r))
+        .map(|key| NotApplied {
             key,
             reason: "zinit runs without cgroups (--cgroup off, or no writable cgroup2 \
                      hierarchy): the service runs unlimited"
