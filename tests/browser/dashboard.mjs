@@ -152,6 +152,13 @@ try {
     assert(pid > 0, "web has a pid");
     assert((await cell(page, "web", "target")).trim() === "Up", "web's target is Up");
     await untilText("web's memory", () => cell(page, "web", "memory"), /\d.*(KiB|MiB)/);
+    // With cgroups (root), web's memory_max makes the cell its cgroup's
+    // memory against the limit, with the cgroup's figures in the tooltip.
+    if ((await cell(page, "web", "memory")).includes(" of ")) {
+      assert((await cell(page, "web", "memory")).includes("of 256 MiB"), "web's limit is shown");
+      const title = await row(page, "web").locator("td.memory").getAttribute("title");
+      assert(/peak .*CPU \d/.test(title), `web's cgroup figures in the tooltip: ${title}`);
+    }
     await untilText("web's uptime", () => cell(page, "web", "uptime"), /^\d+(s|m)/);
     await untilText("web's CPU", () => cell(page, "web", "cpu"), /^\d+\.\d %$/);
     await untilText("app's dependencies", () => cell(page, "app", "deps"), "waits for gate");

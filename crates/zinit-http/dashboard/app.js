@@ -313,10 +313,7 @@
         cells.memory,
         !m.pid ? "—" : limited ? bytes(cg.memory_current_bytes) + " of " + bytes(cg.memory_max_bytes) : bytes(rss),
       );
-      cells.memory.title = limited
-        ? "cgroup memory (page cache included) of its limit; peak " + bytes(cg.memory_peak_bytes) +
-          (cg.oom_kills ? "; OOM kills: " + cg.oom_kills : "")
-        : "";
+      cells.memory.title = m.pid ? cgroupSummary(cg, limited) : "";
       const cpu = stats ? stats.total_cpu_usage ?? stats.cpu_usage : null;
       setText(cells.cpu, cpu == null ? "—" : cpu.toFixed(1) + " %");
       const deps = depsSummary(name);
@@ -338,6 +335,25 @@
       $("summary"),
       total + (total === 1 ? " service" : " services") + (parts.length ? ": " + parts.join(", ") : ""),
     );
+  }
+
+  // What the service's cgroups count, for the memory cell's tooltip; each
+  // figure only where the kernel keeps it.
+  function cgroupSummary(cg, limited) {
+    const parts = [];
+    if (limited) parts.push("cgroup memory (page cache included) of its limit");
+    if (cg.memory_peak_bytes != null) parts.push("peak " + bytes(cg.memory_peak_bytes));
+    if (cg.oom_kills) parts.push("OOM kills: " + cg.oom_kills);
+    if (cg.pids_current != null) {
+      parts.push("tasks " + cg.pids_current + (cg.pids_max != null ? " of " + cg.pids_max : ""));
+    }
+    if (cg.cpu_usage_seconds != null) parts.push("CPU " + cg.cpu_usage_seconds.toFixed(2) + " s");
+    const p = cg.pressure || {};
+    const psi = [["cpu", p.cpu_some_avg10], ["memory", p.memory_some_avg10], ["io", p.io_some_avg10]]
+      .filter(([, v]) => v != null)
+      .map(([k, v]) => k + " " + v.toFixed(1) + " %");
+    if (psi.length) parts.push("pressure (10 s) " + psi.join(", "));
+    return parts.join("; ");
   }
 
   // ---- dependencies ----------------------------------------------------
